@@ -1,0 +1,114 @@
+// The one table of config keys. Every INI key, `--section.key` flag, help line and default
+// comes from here. Method switches follow docs/METHOD.md (section [method]); defaults are the
+// TokenCLIP defaults, and configs/anomalyclip.ini sets the reference base.
+#include "config/config.h"
+
+namespace tc::config {
+namespace {
+
+Spec B(const char* key, const char* def, const char* help) {
+  Spec s; s.key = key; s.type = Type::Bool; s.default_value = def; s.help = help; return s;
+}
+Spec I(const char* key, const char* def, const char* help, std::optional<double> lo = {},
+       std::optional<double> hi = {}) {
+  Spec s; s.key = key; s.type = Type::Int; s.default_value = def; s.help = help; s.min = lo; s.max = hi;
+  return s;
+}
+Spec F(const char* key, const char* def, const char* help, std::optional<double> lo = {},
+       bool lo_excl = false, std::optional<double> hi = {}) {
+  Spec s; s.key = key; s.type = Type::Float; s.default_value = def; s.help = help; s.min = lo;
+  s.min_exclusive = lo_excl; s.max = hi; return s;
+}
+Spec C(const char* key, const char* def, std::vector<std::string> choices, const char* help) {
+  Spec s; s.key = key; s.type = Type::Choice; s.default_value = def; s.choices = std::move(choices);
+  s.help = help; return s;
+}
+Spec IL(const char* key, const char* def, const char* help, std::optional<double> lo = {}) {
+  Spec s; s.key = key; s.type = Type::IntList; s.default_value = def; s.help = help; s.min = lo;
+  return s;
+}
+
+std::vector<Spec> build() {
+  std::vector<Spec> t;
+  // ---- [model]: the frozen CLIP backbone
+  t.push_back(C("model.preset", "auto", {"auto", "tiny", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336"},
+                "backbone architecture; auto = inferred from the weights (tiny without weights)"));
+  t.push_back(I("model.image_size", "0", "input size S (a multiple of the patch); 0 = preset default", 0));
+  t.push_back(I("model.vv_from", "0",
+                "first visual block (1-based) on the V-V path; 0 = preset default (last L-5 blocks); "
+                "-1 = V-V path off", -1));
+  t.push_back(IL("model.layers", "",
+                 "visual blocks whose tokens feed the detector (1-based); empty = preset default (last)", 1));
+  t.push_back(C("model.activation", "auto", {"auto", "quickgelu", "gelu"},
+                "MLP activation; auto = QuickGELU for OpenAI weights, config.json for HF, else QuickGELU"));
+  t.push_back(I("model.init_seed", "0", "seed of the random initialisation (tiny preset without weights)", 0));
+  t.push_back(C("model.precision", "fp32", {"fp32", "bf16", "fp16"},
+                "image tower precision (autocast; bf16/fp16 on CUDA only)"));
+
+  // ---- [method]: TokenCLIP on the AnomalyCLIP base (docs/METHOD.md section 4)
+  t.push_back(I("method.prompt_length", "12", "learnable context tokens per prompt", 1));
+  t.push_back(I("method.prompt_depth", "9", "deep text prompts are inserted before text blocks 2..depth", 1));
+  t.push_back(I("method.deep_prompt_length", "4", "deep prompt tokens (overwrite positions 1..n)", 1));
+  t.push_back(B("method.deep_prompt_fp16_round", "true", "round deep prompts through fp16 as the reference does"));
+  t.push_back(B("method.decouple_prompts", "true", "separate global and local prompt learners"));
+  t.push_back(I("method.subspaces", "4", "number of textual subspaces Q", 1));
+  t.push_back(C("method.subspace_mode", "projection", {"projection", "prompts"},
+                "how subspaces are made: a linear head on the base text space, or Q prompt learners"));
+  t.push_back(B("method.subspace_residual", "true", "projection mode: t^q = normalize(t + W_q t + b_q)"));
+  t.push_back(I("method.topk", "2", "subspaces kept per token after OT (k <= Q)", 1));
+  t.push_back(C("method.assign", "ot", {"ot", "greedy"}, "token-to-subspace assignment: entropic OT or greedy softmax"));
+  t.push_back(F("method.ot_eps", "0.1", "entropic regularisation eps", 0.0, true));
+  t.push_back(F("method.ot_tol", "1e-4", "Sinkhorn stops when the max marginal violation is below this", 0.0, true));
+  t.push_back(I("method.ot_max_iters", "100", "Sinkhorn iteration cap", 1));
+  t.push_back(C("method.ot_subspace_marginal", "uniform", {"uniform", "learned"},
+                "subspace marginal nu: uniform 1/Q, or softmax of a learnable Q-vector"));
+  t.push_back(B("method.ot_backprop", "false", "backpropagate through the unrolled Sinkhorn iterations"));
+  t.push_back(C("method.ot_cost", "max", {"max", "centre"}, "OT cost: 1 - max_c s_iqc, or 1 - <f_i, centre_q>"));
+  t.push_back(B("method.dyn_loss", "true", "add the focal + dice losses on the dynamic probabilities"));
+  t.push_back(C("method.map_source", "dyn", {"dyn", "base"}, "probabilities that form the anomaly map"));
+  t.push_back(F("method.lambda_loc", "4", "weight of the local (pixel) losses", 0.0));
+  t.push_back(F("method.lambda_reg", "1", "weight of the orthogonality regulariser", 0.0));
+  t.push_back(F("method.beta", "0", "map = dyn + beta * base (map_source = dyn)", 0.0));
+  t.push_back(F("method.gamma", "0", "image score = (1-gamma) global + gamma max(map)/layers", 0.0, false, 1.0));
+  t.push_back(F("method.temperature", "0.07", "softmax temperature tau", 0.0, true));
+
+  // ---- [train]
+  t.push_back(I("train.global_batch", "8", "samples per optimiser step, split across ranks", 1));
+  t.push_back(I("train.epochs", "15", "training epochs (the last epoch is the model)", 1));
+  t.push_back(F("train.lr", "1e-3", "Adam learning rate", 0.0, true));
+  t.push_back(F("train.beta1", "0.5", "Adam beta1", 0.0, false, 1.0));
+  t.push_back(F("train.beta2", "0.999", "Adam beta2", 0.0, false, 1.0));
+  t.push_back(I("train.seed", "111", "seed of parameter init and data order", 0));
+  t.push_back(B("train.shuffle", "true", "shuffle the data every epoch (permutation from seed, epoch)"));
+  t.push_back(I("train.save_every_steps", "0", "also checkpoint every N steps (0 = per epoch only)", 0));
+  t.push_back(I("train.log_every_steps", "1", "write a JSONL log line every N steps", 1));
+
+  // ---- [eval]
+  t.push_back(C("eval.aupro", "both", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s) to report"));
+  t.push_back(F("eval.blur_sigma", "4", "Gaussian blur sigma of the anomaly map (0 = off)", 0.0));
+  t.push_back(I("eval.batch", "8", "images per forward pass in evaluation and inference", 1));
+
+  // ---- [runtime]: how to run, not what to compute (not part of the config hash)
+  t.push_back(I("runtime.threads", "0", "torch intra-op threads per rank; 0 = cores / ranks on this node", 0));
+  t.push_back(C("runtime.device", "auto", {"auto", "cpu", "cuda"}, "compute device; auto = cuda when available"));
+  t.push_back(C("runtime.comm", "auto", {"auto", "mpi", "nccl", "single"},
+                "gradient sync backend; auto = nccl on CUDA devices, mpi otherwise"));
+  t.push_back(I("runtime.comm_timeout_s", "30", "a collective waiting longer than this ends the job", 1));
+  return t;
+}
+
+}  // namespace
+
+const std::vector<Spec>& schema() {
+  static const std::vector<Spec> table = build();
+  return table;
+}
+
+std::vector<std::string> schema_sections() {
+  std::vector<std::string> out;
+  for (const auto& s : schema())
+    if (out.empty() || out.back() != s.section()) out.push_back(s.section());
+  return out;
+}
+
+}  // namespace tc::config

@@ -1,0 +1,54 @@
+// Process environment and collective communication.
+//
+// `init` starts MPI when the process was launched by an MPI launcher (mpirun/mpiexec, srun
+// with PMI/PMIx) and otherwise runs as a single process without MPI. Local rank comes from an
+// MPI shared-memory split (ranks that share a node), never from hostname hashing.
+//
+// The Communicator works on raw buffers so that this layer knows nothing of models or torch;
+// device buffers are handled by the NCCL backend (compiled when CUDA + NCCL are present).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tc::dist {
+
+struct Env {
+  int rank = 0, world = 1;
+  int local_rank = 0, local_world = 1;
+  bool mpi = false;  // MPI initialised by us
+};
+
+bool launched_by_mpi();                 // launcher environment variables present
+const Env& init(int* argc, char*** argv);  // idempotent
+const Env& env();
+void finalize();                        // MPI_Finalize if we initialised it
+[[noreturn]] void abort_job(int exit_code);  // MPI_Abort when world > 1, else exit
+
+enum class DType { F32, F64, I32, I64, U8 };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string backend() const = 0;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  // In-place sum over all ranks. `device` buffers are only accepted by the NCCL backend.
+  virtual void allreduce_sum(void* data, size_t count, DType type) = 0;
+  virtual void allreduce_max(void* data, size_t count, DType type) = 0;
+  virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // Every rank contributes `bytes` bytes; `out` receives world * bytes, rank-major.
+  virtual void allgather(const void* in, size_t bytes, void* out) = 0;
+  // Variable-size gather of byte strings to every rank.
+  virtual std::vector<std::string> allgather_strings(const std::string& mine) = 0;
+  virtual void barrier() = 0;
+};
+
+// "single", "mpi" (needs init() under a launcher or MPI singleton), "nccl" (when compiled).
+std::unique_ptr<Communicator> make_communicator(const std::string& backend);
+bool nccl_compiled();
+
+}  // namespace tc::dist

@@ -1,0 +1,49 @@
+// Runs under mpiexec -n 1, 2 and 3 (see tests/CMakeLists.txt): real MPI collectives.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "dist/dist.h"
+
+using tc::dist::DType;
+
+TEST(MpiComm, AllreduceSumsEveryRanksContribution) {
+  auto comm = tc::dist::make_communicator("mpi");
+  int r = comm->rank(), w = comm->world();
+  std::vector<float> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(r + 1) * static_cast<float>(i);
+  comm->allreduce_sum(v.data(), v.size(), DType::F32);
+  float factor = static_cast<float>(w * (w + 1) / 2);  // 1 + 2 + ... + w
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_FLOAT_EQ(v[i], factor * static_cast<float>(i)) << i;
+
+  std::vector<double> d = {static_cast<double>(r)};
+  comm->allreduce_max(d.data(), 1, DType::F64);
+  EXPECT_EQ(d[0], w - 1);
+}
+
+TEST(MpiComm, BroadcastFromEveryRoot) {
+  auto comm = tc::dist::make_communicator("mpi");
+  for (int root = 0; root < comm->world(); ++root) {
+    std::vector<int64_t> v(17, comm->rank() == root ? 1000 + root : -1);
+    comm->broadcast(v.data(), v.size() * sizeof(int64_t), root);
+    for (auto x : v) ASSERT_EQ(x, 1000 + root);
+  }
+}
+
+TEST(MpiComm, GatherStringsOfDifferentSizes) {
+  auto comm = tc::dist::make_communicator("mpi");
+  auto all = comm->allgather_strings(std::string(static_cast<size_t>(comm->rank()), 'x') + "|");
+  ASSERT_EQ(static_cast<int>(all.size()), comm->world());
+  for (int r = 0; r < comm->world(); ++r) EXPECT_EQ(all[r], std::string(r, 'x') + "|");
+}
+
+TEST(MpiComm, LocalRankComesFromTheSharedMemorySplit) {
+  const auto& env = tc::dist::env();
+  auto comm = tc::dist::make_communicator("auto");
+  if (tc::dist::launched_by_mpi()) {
+    EXPECT_EQ(comm->backend(), "mpi");
+    // All ranks of a test run share this one machine.
+    EXPECT_EQ(env.local_rank, env.rank);
+    EXPECT_EQ(env.local_world, env.world);
+  }
+}

@@ -1,0 +1,67 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "util/check.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/progress.h"
+
+TEST(Sha256, KnownVectors) {
+  // FIPS 180-4 examples.
+  EXPECT_EQ(tc::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(tc::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(tc::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  std::string million(1000000, 'a');
+  EXPECT_EQ(tc::sha256_hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // Streaming in odd pieces gives the same digest.
+  tc::Sha256 h;
+  for (size_t i = 0; i < million.size(); i += 997) h.update(million.data() + i, std::min<size_t>(997, million.size() - i));
+  EXPECT_EQ(h.hex(), tc::sha256_hex(million));
+}
+
+TEST(Check, MessagesCarryLocationValuesAndKind) {
+  try {
+    int a = 3, b = 4;
+    TC_CHECK_EQ(a, b, "tokens per image for {}", "x.png");
+    FAIL();
+  } catch (const tc::Error& e) {
+    EXPECT_EQ(e.kind(), tc::ErrorKind::Runtime);
+    EXPECT_EQ(e.exit_code(), 4);
+    EXPECT_NE(e.message().find("(3 vs 4)"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("x.png"), std::string::npos);
+    EXPECT_NE(e.where().find("tests/util/util_test.cpp:"), std::string::npos) << e.where();
+  }
+  try {
+    TC_CHECK_INPUT(false, "file {}: field {}: expected {}", "d.h5", "images", "uint8");
+    FAIL();
+  } catch (const tc::Error& e) {
+    EXPECT_EQ(e.exit_code(), 3);
+    EXPECT_EQ(e.message(), "file d.h5: field images: expected uint8");
+  }
+}
+
+TEST(AtomicPath, UncommittedWriteLeavesTheOldFile) {
+  std::string p = ::testing::TempDir() + "atomic.txt";
+  tc::write_file_atomic(p, "first");
+  EXPECT_EQ(tc::read_file(p), "first");
+  {
+    tc::AtomicPath ap(p);
+    std::ofstream(ap.tmp()) << "half-writ";
+    // destroyed without commit: simulates a failure during the save
+  }
+  EXPECT_EQ(tc::read_file(p), "first");
+  for (auto& e : std::filesystem::directory_iterator(::testing::TempDir()))
+    EXPECT_EQ(e.path().string().find("atomic.txt.tmp"), std::string::npos) << e.path();
+  tc::write_file_atomic(p, "second");
+  EXPECT_EQ(tc::read_file(p), "second");
+}
+
+TEST(Progress, DurationFormat) {
+  EXPECT_EQ(tc::Progress::format_duration(12.34), "12.3s");
+  EXPECT_EQ(tc::Progress::format_duration(187), "3m07s");
+  EXPECT_EQ(tc::Progress::format_duration(3720), "1h02m");
+  EXPECT_EQ(tc::Progress::format_duration(-1), "?");
+}
