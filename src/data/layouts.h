@@ -1,0 +1,46 @@
+// Public dataset folder layouts -> a list of source items (paths, labels, classes, masks).
+// Scanning knows nothing of HDF5 or resizing; `tokenclip prep` decodes, resizes and writes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tc::data {
+
+struct SourceItem {
+  std::string image_path;  // absolute or relative to the root
+  std::string mask_path;   // empty when there is none for this image
+  std::string class_name;  // e.g. "bottle"; single-class datasets use the dataset name
+  std::string defect;      // "good" for normal images
+  int label = 0;           // 0 normal, 1 anomalous
+  bool has_mask = false;   // a pixel-level ground truth exists (normal images: all-zero mask)
+};
+
+struct LayoutInfo {
+  std::string name;         // "mvtec", "visa", ... as given to `tokenclip prep`
+  std::string domain;       // industrial | medical | user
+  std::string level;        // "both", "image" (no masks), "pixel" (every image anomalous)
+  int mask_threshold = 0;   // masks are binarised with value > mask_threshold
+  std::string description;  // one line for --help
+};
+
+const std::vector<LayoutInfo>& layouts();
+const LayoutInfo& layout_info(const std::string& name);  // Usage error with suggestion
+
+struct ScanOptions {
+  std::string split = "test";  // test | train | all
+  // `folder` layout: sub-folder names and the mask naming pattern.
+  std::string normal_dir = "good", anomalous_dir = "anomalous", mask_dir = "masks";
+  std::string mask_suffix = "_mask";
+};
+
+struct ScanResult {
+  std::vector<SourceItem> items;          // in a deterministic order (sorted by class, path)
+  std::vector<std::string> warnings;      // e.g. an anomalous image left without its mask
+};
+
+// Input errors (exit 3) for a missing root, a root that does not look like the layout, empty
+// classes; each names the path and what was expected.
+ScanResult scan_layout(const std::string& layout, const std::string& root, const ScanOptions& opt);
+
+}  // namespace tc::data
