@@ -65,3 +65,50 @@ TEST(Progress, DurationFormat) {
   EXPECT_EQ(tc::Progress::format_duration(3720), "1h02m");
   EXPECT_EQ(tc::Progress::format_duration(-1), "?");
 }
+
+#include "util/rng.h"
+
+TEST(Philox, MatchesTheReferenceKnownAnswer) {
+  // Known-answer vector of Philox4x32-10 from the Random123 distribution (kat_vectors):
+  // counter = key = all ones.
+  uint32_t ctr[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+  uint32_t key[2] = {0xffffffffu, 0xffffffffu};
+  tc::philox4x32(ctr, key);
+  EXPECT_EQ(ctr[0], 0x408f276du);
+  EXPECT_EQ(ctr[1], 0x41c83b0eu);
+  EXPECT_EQ(ctr[2], 0xa20bc7c6u);
+  EXPECT_EQ(ctr[3], 0x6d5451fdu);
+  uint32_t z[4] = {0, 0, 0, 0};
+  uint32_t zk[2] = {0, 0};
+  tc::philox4x32(z, zk);
+  EXPECT_EQ(z[0], 0x6627e8d5u);
+  EXPECT_EQ(z[1], 0xe169c58du);
+  EXPECT_EQ(z[2], 0xbc57ac4cu);
+  EXPECT_EQ(z[3], 0x9b00dbd8u);
+}
+
+TEST(Rng, DistributionsHaveTheRightMoments) {
+  tc::Rng r(42, 7);
+  const int n = 200000;
+  double s = 0, s2 = 0, u = 0;
+  for (int i = 0; i < n; ++i) {
+    double x = r.normal();
+    s += x; s2 += x * x;
+    u += r.uniform();
+  }
+  EXPECT_NEAR(s / n, 0.0, 0.01);
+  EXPECT_NEAR(s2 / n, 1.0, 0.02);
+  EXPECT_NEAR(u / n, 0.5, 0.005);
+  std::vector<int> counts(5, 0);
+  for (int i = 0; i < 50000; ++i) counts[r.below(5)]++;
+  for (int c : counts) EXPECT_NEAR(c, 10000, 400);
+}
+
+TEST(Rng, PermutationDependsOnlyOnSeedAndStream) {
+  auto a = tc::permutation(100, 111, 3), b = tc::permutation(100, 111, 3), c = tc::permutation(100, 111, 4);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(sorted[i], i);
+}
