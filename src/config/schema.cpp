@@ -93,7 +93,7 @@ std::vector<Spec> build() {
   t.push_back(C("runtime.device", "auto", {"auto", "cpu", "cuda"}, "compute device; auto = cuda when available"));
   t.push_back(C("runtime.comm", "auto", {"auto", "mpi", "nccl", "single"},
                 "gradient sync backend; auto = nccl on CUDA devices, mpi otherwise"));
-  t.push_back(I("runtime.comm_timeout_s", "30", "a collective waiting longer than this ends the job", 1));
+  t.push_back(I("runtime.comm_timeout_s", "600", "a collective (NCCL) waiting longer than this ends the job; dead ranks end it at once through the launcher", 1));
   return t;
 }
 

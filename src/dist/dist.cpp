@@ -1,6 +1,9 @@
 #include "dist/dist.h"
 
 #include <mpi.h>
+#ifdef TOKENCLIP_HAVE_NCCL
+#include <cuda_runtime.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -160,8 +163,16 @@ void abort_job(int exit_code) {
   std::exit(exit_code);
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, int timeout_s) {
   if (backend == "single") return std::make_unique<SingleComm>();
+  if (backend == "nccl") {
+#ifdef TOKENCLIP_HAVE_NCCL
+    return make_nccl_communicator(g_env.local_rank, timeout_s);
+#else
+    TC_FAIL_HINT(ErrorKind::Usage, "rebuild with CUDA + NCCL (-DTOKENCLIP_NCCL=ON), or use --runtime.comm mpi",
+                 "communicator 'nccl' is not compiled into this build");
+#endif
+  }
   if (backend == "mpi") {
     int inited = 0;
     MPI_Initialized(&inited);
@@ -169,10 +180,25 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
                            "(mpirun/mpiexec/srun --mpi=pmix)");
     return std::make_unique<MpiComm>();
   }
-  if (backend == "auto")
-    return g_env.mpi ? make_communicator("mpi") : make_communicator("single");
+  if (backend == "auto") {
+    if (g_env.mpi && cuda_device_count() > 0) return make_communicator("nccl", timeout_s);
+    return g_env.mpi ? make_communicator("mpi", timeout_s) : make_communicator("single", timeout_s);
+  }
   TC_USAGE_ERROR("unknown communicator backend '{}': expected single, mpi{}", backend,
                  nccl_compiled() ? ", nccl" : "");
+}
+
+int cuda_device_count() {
+#ifdef TOKENCLIP_HAVE_NCCL
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+#else
+  return 0;
+#endif
 }
 
 bool nccl_compiled() {

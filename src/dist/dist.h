@@ -47,8 +47,15 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
-// "single", "mpi" (needs init() under a launcher or MPI singleton), "nccl" (when compiled).
-std::unique_ptr<Communicator> make_communicator(const std::string& backend);
+// "single", "mpi" (needs init() under a launcher), "nccl" (when compiled; device = local
+// rank), "auto" (nccl when compiled and a CUDA device is visible, else mpi under a launcher,
+// else single).
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, int timeout_s = 600);
 bool nccl_compiled();
+int cuda_device_count();  // 0 without CUDA runtime/driver or without NCCL compiled in
+
+#ifdef TOKENCLIP_HAVE_NCCL
+std::unique_ptr<Communicator> make_nccl_communicator(int device, int timeout_s);
+#endif
 
 }  // namespace tc::dist

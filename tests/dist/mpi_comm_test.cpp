@@ -47,3 +47,29 @@ TEST(MpiComm, LocalRankComesFromTheSharedMemorySplit) {
     EXPECT_EQ(env.local_world, env.world);
   }
 }
+
+#include "util/check.h"
+
+TEST(NcclComm, AllreduceOrClearRefusalWithoutGpu) {
+  if (!tc::dist::nccl_compiled()) GTEST_SKIP() << "NCCL not compiled in this build";
+  if (tc::dist::cuda_device_count() == 0) {
+    // Compiled but no device: a usage error that says why, never a crash or a hang.
+    try {
+      tc::dist::make_communicator("nccl");
+      FAIL() << "expected a refusal without a CUDA device";
+    } catch (const tc::Error& e) {
+      EXPECT_EQ(e.kind(), tc::ErrorKind::Usage);
+      EXPECT_NE(e.message().find("needs a CUDA device"), std::string::npos) << e.message();
+    }
+    EXPECT_EQ(tc::dist::make_communicator("auto")->backend(), "mpi");
+    return;
+  }
+  // On a GPU machine: real NCCL all-reduce of a host buffer (staged through the device).
+  auto comm = tc::dist::make_communicator("nccl");
+  EXPECT_EQ(comm->backend(), "nccl");
+  std::vector<float> v(4096);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(comm->rank() + 1) * 0.5f * static_cast<float>(i % 7);
+  comm->allreduce_sum(v.data(), v.size(), DType::F32);
+  float f = 0.5f * static_cast<float>(comm->world() * (comm->world() + 1) / 2);
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_FLOAT_EQ(v[i], f * static_cast<float>(i % 7));
+}
