@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "util/check.h"
 #include "util/fs.h"
@@ -90,6 +91,25 @@ static std::vector<config::Spec> global_flags() {
           flag_bool("help", "show this help")};
 }
 
+// Greedy word wrap; `col` is where the cursor already stands on the first line.
+static std::string wrap_text(const std::string& text, size_t indent, size_t width, size_t col) {
+  std::string out, word;
+  std::istringstream words(text);
+  bool first = true;
+  while (words >> word) {
+    if (!first && col + 1 + word.size() > width) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+      first = true;
+    }
+    if (!first) { out += ' '; ++col; }
+    out += word;
+    col += word.size();
+    first = false;
+  }
+  return out;
+}
+
 static std::string spec_line(const config::Spec& s, bool is_flag) {
   std::string arg;
   if (s.type == config::Type::Bool && is_flag)
@@ -110,7 +130,8 @@ static std::string spec_line(const config::Spec& s, bool is_flag) {
     out += std::string(34 - left.size(), ' ');
   else
     out += "\n" + std::string(34, ' ');
-  return out + s.help + def + "\n";
+  out += wrap_text(s.help + def, 34, 100, 34);
+  return out + "\n";
 }
 
 static void print_main_help() {
@@ -132,7 +153,7 @@ static void print_command_help(const Command& c) {
                                    : (c.min_positional == 0 ? " [" + c.positional + " ...]"
                                                             : " " + c.positional + " [...]");
   std::printf("%s\n\n", usage.c_str());
-  if (!c.description.empty()) std::printf("%s\n\n", c.description.c_str());
+  if (!c.description.empty()) std::printf("%s\n\n", wrap_text(c.description, 0, 100, 0).c_str());
   if (!c.positional.empty()) std::printf("  %-32s%s\n\n", c.positional.c_str(), c.positional_help.c_str());
   if (!c.flags.empty()) {
     std::printf("options:\n");
