@@ -82,6 +82,10 @@ class DatasetReader {
   const std::vector<std::string>& defects() const;
   const std::vector<std::string>& source_paths() const;
 
+  // Recomputes the content hash from the stored arrays (reads every image; docs/FORMATS.md
+  // defines it). Equal to meta().content_hash for an intact file.
+  std::string compute_content_hash() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
