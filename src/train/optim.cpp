@@ -1,0 +1,102 @@
+#include "train/optim.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "dist/dist.h"
+#include "util/check.h"
+
+namespace tc::train {
+
+FlatParams::FlatParams(std::vector<NamedTensor> params) : params_(std::move(params)) {
+  for (const auto& p : params_) {
+    TC_CHECK(p.tensor.defined(), "learnable tensor '{}' is undefined", p.name);
+    TC_CHECK(p.tensor.scalar_type() == at::kFloat, "learnable tensor '{}' must be float32", p.name);
+    numel_ += p.tensor.numel();
+  }
+}
+
+at::Tensor FlatParams::values() const {
+  std::vector<at::Tensor> parts;
+  for (const auto& p : params_) parts.push_back(p.tensor.detach().reshape({-1}));
+  return parts.empty() ? at::zeros({0}) : at::cat(parts).contiguous();
+}
+
+void FlatParams::set_values(const at::Tensor& flat) {
+  TC_CHECK_EQ(flat.numel(), numel_, "flat parameter vector size");
+  at::NoGradGuard ng;
+  int64_t off = 0;
+  for (auto& p : params_) {
+    int64_t n = p.tensor.numel();
+    p.tensor.copy_(flat.slice(0, off, off + n).view(p.tensor.sizes()).to(p.tensor.device()));
+    off += n;
+  }
+}
+
+at::Tensor FlatParams::grads() const {
+  std::vector<at::Tensor> parts;
+  for (const auto& p : params_) {
+    const auto& g = p.tensor.grad();
+    parts.push_back(g.defined() ? g.detach().reshape({-1}) : at::zeros({p.tensor.numel()}, p.tensor.options()));
+  }
+  return parts.empty() ? at::zeros({0}) : at::cat(parts).contiguous();
+}
+
+std::string FlatParams::signature() const {
+  std::string s;
+  for (const auto& p : params_) {
+    s += p.name + ":";
+    for (int64_t d : p.tensor.sizes()) s += fmt::format("{}x", d);
+    s += ";";
+  }
+  return s;
+}
+
+void allreduce_weighted_mean(dist::Communicator& comm, at::Tensor& flat, int64_t local_count,
+                             int64_t global_count) {
+  TC_CHECK(flat.is_contiguous() && flat.scalar_type() == at::kFloat, "gradient buffer layout");
+  TC_CHECK_GT(global_count, 0, "global batch size");
+  if (local_count == 0)
+    flat.zero_();
+  else
+    flat.mul_(static_cast<double>(local_count));
+  comm.allreduce_sum(flat.data_ptr(), static_cast<size_t>(flat.numel()), dist::DType::F32);
+  flat.div_(static_cast<double>(global_count));
+}
+
+Adam::Adam(int64_t numel, AdamOptions opt) : opt_(opt) {
+  m_ = at::zeros({numel});
+  v_ = at::zeros({numel});
+}
+
+void Adam::step(at::Tensor& params, const at::Tensor& grad_in) {
+  TC_CHECK_EQ(params.numel(), m_.numel(), "Adam parameter count");
+  at::NoGradGuard ng;
+  if (m_.device() != params.device()) {
+    m_ = m_.to(params.device());
+    v_ = v_.to(params.device());
+  }
+  at::Tensor grad = grad_in;
+  if (opt_.weight_decay != 0) grad = grad.add(params, opt_.weight_decay);
+  ++step_;
+  // Same operation order as torch.optim.Adam (single-tensor path) so results agree to rounding.
+  m_.mul_(opt_.beta1).add_(grad, 1.0 - opt_.beta1);
+  v_.mul_(opt_.beta2).addcmul_(grad, grad, 1.0 - opt_.beta2);
+  double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(step_));
+  double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(step_));
+  double step_size = opt_.lr / bc1;
+  at::Tensor denom = (v_.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
+  params.addcdiv_(m_, denom, -step_size);
+}
+
+void Adam::load_state(const at::Tensor& m, const at::Tensor& v, int64_t step) {
+  TC_CHECK_EQ(m.numel(), m_.numel(), "Adam state size (exp_avg)");
+  TC_CHECK_EQ(v.numel(), v_.numel(), "Adam state size (exp_avg_sq)");
+  m_ = m.reshape({-1}).to(at::kFloat).clone();
+  v_ = v.reshape({-1}).to(at::kFloat).clone();
+  step_ = step;
+}
+
+}  // namespace tc::train

@@ -1,0 +1,70 @@
+// Learnable state as one flat buffer, the weighted gradient all-reduce, and Adam.
+//
+// The learnable parameters are tiny (tens of thousands of values), so the trainer keeps their
+// gradients in one flat float32 buffer and all-reduces it once per step. Adam is our own (the
+// PyTorch update rule, single-tensor form) so that its state is plain tensors we checkpoint and
+// restore bit for bit on libtorch 1.13 and 2.x alike.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+namespace tc::dist { class Communicator; }
+
+namespace tc::train {
+
+struct NamedTensor {
+  std::string name;
+  at::Tensor tensor;
+};
+
+// Views a list of parameters as one flat vector (copying in and out; the parameters keep
+// their own storage so modules stay ordinary libtorch modules).
+class FlatParams {
+ public:
+  explicit FlatParams(std::vector<NamedTensor> params);
+  int64_t numel() const { return numel_; }
+  const std::vector<NamedTensor>& params() const { return params_; }
+
+  at::Tensor values() const;               // concatenated parameter values [numel]
+  void set_values(const at::Tensor& flat);  // writes back into the parameters (no grad)
+  // Concatenated gradients; a parameter without a gradient contributes zeros.
+  at::Tensor grads() const;
+  // "name:dims;name:dims;..." for the start-up agreement between ranks.
+  std::string signature() const;
+
+ private:
+  std::vector<NamedTensor> params_;
+  int64_t numel_ = 0;
+};
+
+// Every loss term is a mean over the local samples, so the global-batch gradient is
+// sum_r n_r g_r / sum_r n_r. A rank with n_r = 0 passes zeros and still joins the reduction.
+// `flat` must be contiguous float32; it is overwritten with the global gradient.
+void allreduce_weighted_mean(dist::Communicator& comm, at::Tensor& flat, int64_t local_count,
+                             int64_t global_count);
+
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.5, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+};
+
+class Adam {
+ public:
+  Adam(int64_t numel, AdamOptions opt);
+  // params <- params - lr * mhat / (sqrt(vhat) + eps), as torch.optim.Adam computes it.
+  void step(at::Tensor& params, const at::Tensor& grad);
+  int64_t steps() const { return step_; }
+  const at::Tensor& exp_avg() const { return m_; }
+  const at::Tensor& exp_avg_sq() const { return v_; }
+  void load_state(const at::Tensor& m, const at::Tensor& v, int64_t step);
+  const AdamOptions& options() const { return opt_; }
+
+ private:
+  AdamOptions opt_;
+  at::Tensor m_, v_;
+  int64_t step_ = 0;
+};
+
+}  // namespace tc::train
