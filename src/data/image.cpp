@@ -1,0 +1,295 @@
+// Image decoding (OpenCV) and a reimplementation of Pillow's resampling (libImaging/Resample.c
+// as of Pillow 9-11, 8-bit path), so that our preprocessing equals the Python reference
+// (torchvision Resize on a PIL image) bit for bit.
+#include "data/image.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "util/check.h"
+#include "util/fs.h"
+
+namespace tc::data {
+namespace detail_image {
+
+// ---------------------------------------------------------------------------- decoding
+
+// 16-bit -> 8-bit: round(v / 257). 257 is odd, so v/257 is never exactly x.5 and the integer
+// form (v + 128) / 257 equals round-half-anything.
+inline uint8_t from16(uint16_t v) { return static_cast<uint8_t>((uint32_t(v) + 128) / 257); }
+
+cv::Mat decode(const std::string& path, const char* what) {
+  std::error_code ec;
+  TC_CHECK_INPUT(std::filesystem::exists(path, ec), "{} file '{}' does not exist", what, path);
+  cv::Mat m;
+  try {
+    m = cv::imread(path, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    TC_INPUT_ERROR("cannot decode {} '{}': {}", what, path, e.what());
+  }
+  TC_CHECK_INPUT(!m.empty(),
+                 "cannot decode {} '{}' (unreadable, corrupt or not a PNG/JPEG/BMP/TIFF image)",
+                 what, path);
+  TC_CHECK_INPUT(m.depth() == CV_8U || m.depth() == CV_16U,
+                 "{} '{}': unsupported sample type (expected 8- or 16-bit integer samples)", what,
+                 path);
+  TC_CHECK_INPUT(m.channels() >= 1 && m.channels() <= 4,
+                 "{} '{}': {} channels (expected 1 to 4)", what, path, m.channels());
+  return m;
+}
+
+// Reads channel c of pixel (y, x) as 8-bit.
+inline uint8_t sample8(const cv::Mat& m, int y, int x, int c) {
+  const int ch = m.channels();
+  if (m.depth() == CV_8U) return m.ptr<uint8_t>(y)[x * ch + c];
+  return from16(m.ptr<uint16_t>(y)[x * ch + c]);
+}
+
+// ---------------------------------------------------------------------------- resampling
+
+// Pillow keeps 22 fractional bits: 32-bit accumulators, 8 bits of result, 2 bits of headroom
+// for kernels with negative lobes.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+double bilinear_kernel(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+// Keys' cubic convolution with a = -0.5. Evaluated in exactly this Horner form: a different but
+// algebraically equal order can change the last bit of a weight and, rarely, a fixed-point
+// coefficient.
+double bicubic_kernel(double x) {
+  const double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// Per output position: the first input index, how many inputs contribute, and their weights in
+// fixed point (row `ksize` wide).
+struct Taps {
+  int ksize = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> weights;
+};
+
+Taps compute_taps(int in_size, int out_size, Filter filter) {
+  const double support0 = filter == Filter::Bicubic ? 2.0 : 1.0;
+  // Pillow computes the box extent in float (box = (0, 0, w, h)), then the scale in double.
+  const float in0 = 0.0f, in1 = static_cast<float>(in_size);
+  const double scale = static_cast<double>(in1 - in0) / out_size;
+  const double filterscale = std::max(scale, 1.0);  // downscaling widens the kernel (antialias)
+  const double support = support0 * filterscale;
+  const double inv = 1.0 / filterscale;
+
+  Taps t;
+  t.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  t.first.resize(out_size);
+  t.count.resize(out_size);
+  t.weights.assign(static_cast<size_t>(out_size) * t.ksize, 0);
+  std::vector<double> w(t.ksize);
+  for (int o = 0; o < out_size; ++o) {
+    const double center = in0 + (o + 0.5) * scale;
+    // (int) truncates toward zero, as in Pillow; negative values are clamped right after.
+    int lo = static_cast<int>(center - support + 0.5);
+    int hi = static_cast<int>(center + support + 0.5);
+    lo = std::max(lo, 0);
+    hi = std::min(hi, in_size);
+    const int n = hi - lo;
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i) {
+      const double arg = (i + lo - center + 0.5) * inv;
+      w[i] = filter == Filter::Bicubic ? bicubic_kernel(arg) : bilinear_kernel(arg);
+      sum += w[i];
+    }
+    int32_t* k = &t.weights[static_cast<size_t>(o) * t.ksize];
+    for (int i = 0; i < n; ++i) {
+      const double v = sum != 0.0 ? w[i] / sum : w[i];
+      // Round half away from zero, then truncate (Pillow's normalize_coeffs_8bpc).
+      const double f = v * (1 << kPrecisionBits);
+      k[i] = static_cast<int32_t>(v < 0 ? -0.5 + f : 0.5 + f);
+    }
+    t.first[o] = lo;
+    t.count[o] = n;
+  }
+  return t;
+}
+
+// Accumulator -> 8 bits: start from one half (rounding), arithmetic shift, clamp.
+inline uint8_t clip_acc(int32_t acc) {
+  int32_t v = acc >> kPrecisionBits;
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// Horizontal pass over source rows [row0, row0 + rows) into an 8-bit intermediate.
+void resample_rows(const uint8_t* src, int in_w, int ch, int row0, int rows, const Taps& t,
+                   int out_w, uint8_t* dst) {
+  for (int y = 0; y < rows; ++y) {
+    const uint8_t* in = src + static_cast<size_t>(row0 + y) * in_w * ch;
+    uint8_t* out = dst + static_cast<size_t>(y) * out_w * ch;
+    for (int x = 0; x < out_w; ++x) {
+      const int32_t* k = &t.weights[static_cast<size_t>(x) * t.ksize];
+      const uint8_t* p = in + static_cast<size_t>(t.first[x]) * ch;
+      for (int c = 0; c < ch; ++c) {
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int i = 0; i < t.count[x]; ++i) acc += int32_t(p[i * ch + c]) * k[i];
+        out[x * ch + c] = clip_acc(acc);
+      }
+    }
+  }
+}
+
+// Vertical pass; `row_shift` maps a source row index to a row of `src`.
+void resample_cols(const uint8_t* src, int w, int ch, int row_shift, const Taps& t, int out_h,
+                   uint8_t* dst) {
+  const size_t stride = static_cast<size_t>(w) * ch;
+  for (int y = 0; y < out_h; ++y) {
+    const int32_t* k = &t.weights[static_cast<size_t>(y) * t.ksize];
+    const uint8_t* base = src + static_cast<size_t>(t.first[y] - row_shift) * stride;
+    uint8_t* out = dst + static_cast<size_t>(y) * stride;
+    for (size_t j = 0; j < stride; ++j) {
+      int32_t acc = 1 << (kPrecisionBits - 1);
+      for (int i = 0; i < t.count[y]; ++i) acc += int32_t(base[i * stride + j]) * k[i];
+      out[j] = clip_acc(acc);
+    }
+  }
+}
+
+}  // namespace detail_image
+
+namespace di = detail_image;
+
+Image load_rgb(const std::string& path) {
+  cv::Mat m = di::decode(path, "image");
+  Image img;
+  img.width = m.cols;
+  img.height = m.rows;
+  img.channels = 3;
+  img.pixels.resize(static_cast<size_t>(m.cols) * m.rows * 3);
+  const int ch = m.channels();
+  for (int y = 0; y < m.rows; ++y) {
+    uint8_t* out = &img.pixels[static_cast<size_t>(y) * m.cols * 3];
+    for (int x = 0; x < m.cols; ++x) {
+      if (ch <= 2) {  // gray (+ alpha): replicate, drop alpha
+        uint8_t g = di::sample8(m, y, x, 0);
+        out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = g;
+      } else {  // OpenCV order is BGR(A)
+        out[3 * x] = di::sample8(m, y, x, 2);
+        out[3 * x + 1] = di::sample8(m, y, x, 1);
+        out[3 * x + 2] = di::sample8(m, y, x, 0);
+      }
+    }
+  }
+  return img;
+}
+
+Image load_gray(const std::string& path) {
+  cv::Mat m = di::decode(path, "mask");
+  Image img;
+  img.width = m.cols;
+  img.height = m.rows;
+  img.channels = 1;
+  img.pixels.resize(static_cast<size_t>(m.cols) * m.rows);
+  const int ch = m.channels();
+  // Gray(+alpha): the gray channel. Colour(+alpha): max over the colour channels, so a
+  // non-zero value in any of them counts as foreground.
+  const int colour = ch <= 2 ? 1 : 3;
+  for (int y = 0; y < m.rows; ++y)
+    for (int x = 0; x < m.cols; ++x) {
+      uint8_t v = 0;
+      for (int c = 0; c < colour; ++c) v = std::max(v, di::sample8(m, y, x, c));
+      img.pixels[static_cast<size_t>(y) * m.cols + x] = v;
+    }
+  return img;
+}
+
+Image resize_pillow(const Image& src, int out_w, int out_h, Filter filter) {
+  TC_CHECK(src.width > 0 && src.height > 0 && out_w > 0 && out_h > 0,
+           "resize of a {}x{} image to {}x{}", src.width, src.height, out_w, out_h);
+  TC_CHECK(src.channels >= 1 && src.channels <= 4, "resize: {} channels", src.channels);
+  TC_CHECK_EQ(src.pixels.size(), static_cast<size_t>(src.width) * src.height * src.channels,
+              "resize: pixel buffer size");
+  const int ch = src.channels;
+  const bool need_h = out_w != src.width, need_v = out_h != src.height;
+  if (!need_h && !need_v) return src;
+
+  Image out;
+  out.width = out_w;
+  out.height = out_h;
+  out.channels = ch;
+
+  di::Taps vt = di::compute_taps(src.height, out_h, filter);
+  const uint8_t* cur = src.pixels.data();
+  int cur_w = src.width, row_shift = 0;
+  std::vector<uint8_t> tmp;
+  if (need_h) {
+    // Only the source rows the vertical pass will read, stored as 8-bit like Pillow does.
+    const int first = vt.first[0];
+    const int last = vt.first[out_h - 1] + vt.count[out_h - 1];
+    const int rows = need_v ? last - first : src.height;
+    const int row0 = need_v ? first : 0;
+    di::Taps ht = di::compute_taps(src.width, out_w, filter);
+    tmp.resize(static_cast<size_t>(rows) * out_w * ch);
+    di::resample_rows(src.pixels.data(), src.width, ch, row0, rows, ht, out_w, tmp.data());
+    if (!need_v) {
+      out.pixels = std::move(tmp);
+      return out;
+    }
+    cur = tmp.data();
+    cur_w = out_w;
+    row_shift = row0;
+  }
+  out.pixels.resize(static_cast<size_t>(out_w) * out_h * ch);
+  di::resample_cols(cur, cur_w, ch, row_shift, vt, out_h, out.pixels.data());
+  return out;
+}
+
+Image prepare_image(const Image& rgb, int size) {
+  TC_CHECK_EQ(rgb.channels, 3, "prepare_image expects RGB");
+  return resize_pillow(rgb, size, size, Filter::Bicubic);
+}
+
+std::vector<uint8_t> prepare_mask(const Image& gray, int size, int threshold) {
+  TC_CHECK_EQ(gray.channels, 1, "prepare_mask expects one channel");
+  Image bin = gray;
+  for (auto& v : bin.pixels) v = v > threshold ? 255 : 0;
+  Image r = resize_pillow(bin, size, size, Filter::Bilinear);
+  // v / 255 > 0.5  <=>  v >= 128
+  std::vector<uint8_t> out(r.pixels.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = r.pixels[i] >= 128 ? 1 : 0;
+  return out;
+}
+
+void save_png(const std::string& path, const Image& img) {
+  TC_CHECK(img.channels == 1 || img.channels == 3, "save_png: {} channels", img.channels);
+  TC_CHECK_EQ(img.pixels.size(), static_cast<size_t>(img.width) * img.height * img.channels,
+              "save_png: pixel buffer size");
+  cv::Mat m(img.height, img.width, img.channels == 1 ? CV_8UC1 : CV_8UC3,
+            const_cast<uint8_t*>(img.pixels.data()));
+  cv::Mat bgr;
+  if (img.channels == 3) {
+    bgr.create(img.height, img.width, CV_8UC3);
+    for (int y = 0; y < img.height; ++y) {
+      const uint8_t* in = m.ptr<uint8_t>(y);
+      uint8_t* out = bgr.ptr<uint8_t>(y);
+      for (int x = 0; x < img.width; ++x) {
+        out[3 * x] = in[3 * x + 2];
+        out[3 * x + 1] = in[3 * x + 1];
+        out[3 * x + 2] = in[3 * x];
+      }
+    }
+  } else {
+    bgr = m;
+  }
+  std::vector<uchar> buf;
+  TC_CHECK(cv::imencode(".png", bgr, buf), "PNG encoding of '{}' failed", path);
+  write_file_atomic(path, std::string(buf.begin(), buf.end()));
+}
+
+}  // namespace tc::data
