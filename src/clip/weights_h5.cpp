@@ -1,0 +1,121 @@
+// The project's HDF5 weight file: every parameter under /tensors/<OpenAI name> as float32,
+// with the architecture facts shapes cannot carry (activation, head counts) as attributes.
+#include <H5Cpp.h>
+#include <ATen/ATen.h>
+
+#include "clip/weights.h"
+#include "util/check.h"
+#include "util/fs.h"
+
+namespace tc::clip {
+
+namespace detail_wh5 {
+
+constexpr const char* kFormat = "tokenclip-clip-weights";
+constexpr int kVersion = 1;
+
+void put_str(H5::H5Object& o, const char* name, const std::string& v) {
+  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+  t.setCset(H5T_CSET_UTF8);
+  auto a = o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR));
+  a.write(t, v);
+}
+void put_i64(H5::H5Object& o, const char* name, int64_t v) {
+  auto a = o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR));
+  a.write(H5::PredType::NATIVE_INT64, &v);
+}
+std::string get_str(const H5::H5Object& o, const char* name, const std::string& file) {
+  TC_CHECK_INPUT(o.attrExists(name), "{}: attribute '{}' is missing", file, name);
+  auto a = o.openAttribute(name);
+  TC_CHECK_INPUT(a.getTypeClass() == H5T_STRING, "{}: attribute '{}' is not a string", file, name);
+  std::string v;
+  a.read(a.getStrType(), v);
+  return v;
+}
+int64_t get_i64(const H5::H5Object& o, const char* name, const std::string& file) {
+  TC_CHECK_INPUT(o.attrExists(name), "{}: attribute '{}' is missing", file, name);
+  auto a = o.openAttribute(name);
+  TC_CHECK_INPUT(a.getTypeClass() == H5T_INTEGER, "{}: attribute '{}' is not an integer", file, name);
+  int64_t v = 0;
+  a.read(H5::PredType::NATIVE_INT64, &v);
+  return v;
+}
+
+}  // namespace detail_wh5
+
+void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsInfo& info) {
+  AtomicPath ap(path);
+  try {
+    H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    detail_wh5::put_str(f, "format", detail_wh5::kFormat);
+    detail_wh5::put_i64(f, "version", detail_wh5::kVersion);
+    detail_wh5::put_str(f, "preset", info.preset);
+    detail_wh5::put_str(f, "activation", info.activation);
+    detail_wh5::put_i64(f, "vision_heads", info.vision_heads);
+    detail_wh5::put_i64(f, "text_heads", info.text_heads);
+    detail_wh5::put_str(f, "source_format", info.source_format);
+    detail_wh5::put_str(f, "source_fingerprint", info.source_fingerprint);
+    detail_wh5::put_str(f, "source_path", info.source_path);
+    detail_wh5::put_i64(f, "random", info.random ? 1 : 0);
+    detail_wh5::put_i64(f, "init_seed", static_cast<int64_t>(info.init_seed));
+    auto g = f.createGroup("tensors");
+    for (auto& [name, p] : model->openai_named_parameters()) {
+      auto t = p.detach().to(at::kFloat).contiguous();
+      std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+      H5::DataSpace sp = dims.empty() ? H5::DataSpace(H5S_SCALAR)
+                                      : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
+      auto ds = g.createDataSet(name, H5::PredType::IEEE_F32LE, sp);
+      ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+    }
+    f.close();
+  } catch (const H5::Exception& e) {
+    TC_RUNTIME_ERROR("{}: writing the weight file failed: {}", path, e.getDetailMsg());
+  }
+  ap.commit();
+}
+
+NamedTensors read_weights_h5(const std::string& path, H5WeightsInfo* info) {
+  NamedTensors out;
+  try {
+    H5::Exception::dontPrint();
+    H5::H5File f(path, H5F_ACC_RDONLY);
+    const std::string fmt_ = detail_wh5::get_str(f, "format", path);
+    TC_CHECK_INPUT(fmt_ == detail_wh5::kFormat, "{}: attribute 'format' is '{}'; expected '{}' (a file written "
+                   "by `tokenclip convert-weights`)", path, fmt_, detail_wh5::kFormat);
+    const int64_t ver = detail_wh5::get_i64(f, "version", path);
+    TC_CHECK_INPUT(ver == detail_wh5::kVersion, "{}: attribute 'version' is {}; expected {}", path, ver,
+                   detail_wh5::kVersion);
+    if (info) {
+      info->preset = detail_wh5::get_str(f, "preset", path);
+      info->activation = detail_wh5::get_str(f, "activation", path);
+      TC_CHECK_INPUT(info->activation == "quickgelu" || info->activation == "gelu",
+                     "{}: attribute 'activation' is '{}'; expected quickgelu or gelu", path, info->activation);
+      info->vision_heads = static_cast<int>(detail_wh5::get_i64(f, "vision_heads", path));
+      info->text_heads = static_cast<int>(detail_wh5::get_i64(f, "text_heads", path));
+      info->source_format = detail_wh5::get_str(f, "source_format", path);
+      info->source_fingerprint = detail_wh5::get_str(f, "source_fingerprint", path);
+      info->source_path = detail_wh5::get_str(f, "source_path", path);
+      info->random = detail_wh5::get_i64(f, "random", path) != 0;
+      info->init_seed = static_cast<uint64_t>(detail_wh5::get_i64(f, "init_seed", path));
+    }
+    TC_CHECK_INPUT(f.nameExists("tensors"), "{}: group 'tensors' is missing", path);
+    auto g = f.openGroup("tensors");
+    for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
+      std::string name = g.getObjnameByIdx(i);
+      auto ds = g.openDataSet(name);
+      TC_CHECK_INPUT(ds.getTypeClass() == H5T_FLOAT, "{}: tensors/{}: expected float data", path, name);
+      auto sp = ds.getSpace();
+      std::vector<hsize_t> dims(static_cast<size_t>(sp.getSimpleExtentNdims()));
+      if (!dims.empty()) sp.getSimpleExtentDims(dims.data());
+      std::vector<int64_t> shape(dims.begin(), dims.end());
+      auto t = at::empty(shape, at::kFloat);
+      ds.read(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+      out[name] = t;
+    }
+  } catch (const H5::Exception& e) {
+    TC_INPUT_ERROR("{}: cannot read the CLIP weight file: {}", path, e.getDetailMsg());
+  }
+  return out;
+}
+
+}  // namespace tc::clip
