@@ -14,6 +14,8 @@ struct SourceItem {
   std::string defect;      // "good" for normal images
   int label = 0;           // 0 normal, 1 anomalous
   bool has_mask = false;   // a pixel-level ground truth exists (normal images: all-zero mask)
+  std::string split;       // "test" or "train": the split this image belongs to
+  std::string rel_path;    // image path relative to the root (generic separators)
 };
 
 struct LayoutInfo {
@@ -22,6 +24,7 @@ struct LayoutInfo {
   std::string level;        // "both", "image" (no masks), "pixel" (every image anomalous)
   int mask_threshold = 0;   // masks are binarised with value > mask_threshold
   std::string description;  // one line for --help
+  bool has_split = true;    // false: the whole set is the test split (`--split train` refused)
 };
 
 const std::vector<LayoutInfo>& layouts();
@@ -32,6 +35,8 @@ struct ScanOptions {
   // `folder` layout: sub-folder names and the mask naming pattern.
   std::string normal_dir = "good", anomalous_dir = "anomalous", mask_dir = "masks";
   std::string mask_suffix = "_mask";
+  // `visa`: the spot-diff split file; empty = ROOT/split_csv/1cls.csv, then ROOT/1cls.csv.
+  std::string visa_csv;
 };
 
 struct ScanResult {
