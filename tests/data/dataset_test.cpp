@@ -1,5 +1,6 @@
 // Dataset file: round trip of every field, content hash (independently recomputed here from
 // its definition in docs/FORMATS.md), atomic writing, and each refusal of the reader.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/batch.h"
 #include "data/dataset.h"
 #include "util/check.h"
 #include "util/hash.h"
@@ -301,6 +303,50 @@ TEST(DatasetRefuses, ValuesOutOfRange) {
     replace_dataset<int32_t>(f, "class_id", H5T_NATIVE_INT32, {5}, {0, 1, 2, 3, -1});
   });
   expect_refused(q, {"class_id[3] is 3", "expected 0..2"});
+}
+
+// ---------------------------------------------------------------------------- batches
+
+TEST(Batch, ReadsSamplesInTheGivenOrderAndNormalisesLikeClip) {
+  const int S = 6;
+  std::string path = write_ds("batch.h5", 7, S);
+  DatasetReader r(path);
+  std::vector<int64_t> idx = {5, 0, 5, 3};
+  auto b = tc::data::read_batch(r, idx);
+  ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{4, S, S, 3}));
+  ASSERT_EQ(b.masks.sizes(), (std::vector<int64_t>{4, S, S}));
+  for (size_t i = 0; i < idx.size(); ++i) {
+    Sample e = ds_sample(int(idx[i]), S);
+    auto img = b.images[int64_t(i)].contiguous();
+    auto msk = b.masks[int64_t(i)].contiguous();
+    EXPECT_EQ(std::vector<uint8_t>(img.data_ptr<uint8_t>(), img.data_ptr<uint8_t>() + img.numel()), e.image);
+    EXPECT_EQ(std::vector<uint8_t>(msk.data_ptr<uint8_t>(), msk.data_ptr<uint8_t>() + msk.numel()), e.mask);
+    EXPECT_EQ(b.labels[int64_t(i)].item<int64_t>(), e.label);
+    EXPECT_EQ(b.class_ids[int64_t(i)].item<int64_t>(), e.class_id);
+    EXPECT_EQ(b.has_mask[int64_t(i)].item<bool>(), e.has_mask != 0);
+  }
+  // CLIP normalisation, checked in double from the published constants: channel-first layout.
+  const double mean[3] = {0.48145466, 0.4578275, 0.40821073};
+  const double sd[3] = {0.26862954, 0.26130258, 0.27577711};
+  auto x = tc::data::normalize_clip(b.images);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{4, 3, S, S}));
+  ASSERT_EQ(x.scalar_type(), at::kFloat);
+  auto xa = x.accessor<float, 4>();
+  for (int i = 0; i < 4; ++i) {
+    Sample e = ds_sample(int(idx[i]), S);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < S; ++y)
+        for (int xx = 0; xx < S; ++xx) {
+          double v = e.image[(size_t(y) * S + xx) * 3 + c] / 255.0;
+          ASSERT_NEAR(xa[i][c][y][xx], (v - mean[c]) / sd[c], 2e-6);
+        }
+  }
+  // A rank with no samples this step gets empty tensors.
+  auto empty = tc::data::read_batch(r, {}, false);
+  EXPECT_EQ(empty.images.size(0), 0);
+  EXPECT_FALSE(empty.masks.defined());
+  EXPECT_EQ(tc::data::normalize_clip(empty.images).size(0), 0);
+  EXPECT_THROW(tc::data::read_batch(r, {7}), tc::Error);
 }
 
 }  // namespace
