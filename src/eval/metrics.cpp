@@ -282,10 +282,19 @@ PixelOutput compute_pixels(const std::vector<const float*>& maps,
   const bool th_sorted = std::is_sorted(th.begin(), th.end());
   std::vector<int64_t> neg_hist(th.size() + 1, 0);
   std::vector<double> pro_weight(th.size() + 1, 0.0);
+  // Bin of v = number of thresholds t with v > t. The grid is (nearly) uniform, so guess the
+  // bin arithmetically and correct by walking (a binary search per pixel costs ~5x more).
+  const long n_th = long(th.size());
+  const double th0 = th.empty() ? 0.0 : double(th.front());
+  const double inv_step = n_th > 1 ? double(n_th - 1) / (double(th.back()) - th0) : 0.0;
+  const bool th_fast = th_sorted && n_th > 1 && std::isfinite(inv_step) && inv_step > 0;
   auto bin_of = [&](float v) -> size_t {
-    // number of thresholds t with v > t
-    if (th_sorted) return size_t(std::lower_bound(th.begin(), th.end(), v) - th.begin());
-    return size_t(std::count_if(th.begin(), th.end(), [v](float t) { return v > t; }));
+    if (!th_fast) return size_t(std::count_if(th.begin(), th.end(), [v](float t) { return v > t; }));
+    double g = (double(v) - th0) * inv_step + 1.0;
+    long b = g <= 0 ? 0 : g >= double(n_th) ? n_th : long(g);
+    while (b > 0 && !(v > th[size_t(b - 1)])) --b;
+    while (b < n_th && v > th[size_t(b)]) ++b;
+    return size_t(b);
   };
 
   const bool keep_pixels = o.curves;
