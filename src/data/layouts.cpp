@@ -1038,7 +1038,9 @@ ScanResult scan_layout(const std::string& layout, const std::string& root, const
                  "reference meta.json); use --split test (or all)",
                  layout);
   TC_CHECK_INPUT(!root.empty(), "no dataset root given for layout '{}'", layout);
-  const fs::path r(root);
+  // "data/mvtec/" and "data/mvtec" scan alike (class names come from folder names).
+  fs::path r = fs::path(root).lexically_normal();
+  if (!r.has_filename() && r.has_relative_path()) r = r.parent_path();
   std::error_code ec;
   TC_CHECK_INPUT(fs::exists(r, ec), "dataset root '{}' does not exist", root);
   TC_CHECK_INPUT(fs::is_directory(r, ec), "dataset root '{}' is not a folder", root);

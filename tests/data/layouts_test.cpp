@@ -142,6 +142,9 @@ TEST(Layouts, Mvtec) {
   EXPECT_EQ(lay_lines(one, t.path() / "grid"),
             (Lines{"grid test bent 1 m test/bent/000.png ground_truth/bent/000_mask.png",
                    "grid test good 0 m test/good/000.png"}));
+  // A trailing slash changes nothing.
+  auto slash = scan_layout("mvtec", (t.path() / "grid").string() + "/", {});
+  EXPECT_EQ(lay_lines(slash, t.path() / "grid"), lay_lines(one, t.path() / "grid"));
 }
 
 TEST(Layouts, MvtecRefusals) {
