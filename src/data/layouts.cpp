@@ -223,6 +223,8 @@ class Scan {
   }
   size_t count() const { return result_.items.size(); }
 
+  // has_mask (docs/FORMATS.md): normal images of a set with masks carry the implicit zero mask
+  // (1); every image of an image-level set has none (0), so pixel metrics skip the set.
   // The image had no mask: recorded as image-level only (has_mask false) and reported.
   void missing_mask(const fs::path& image, const std::string& expected) {
     warn_.add("anomalous images without a mask",
@@ -320,7 +322,8 @@ void scan_mvtec_like(Scan& s, const MvtecLike& m) {
         const bool normal = is_normal_name(defect, m.normal_names);
         const auto images = list_images(sdir / defect);
         if (normal) {
-          for (const auto& f : images) s.add(cls, "good", split, sdir / defect / f, 0, std::nullopt, true);
+          for (const auto& f : images)
+            s.add(cls, "good", split, sdir / defect / f, 0, std::nullopt, s.info().level != "image");
           continue;
         }
         if (s.info().level == "image") {  // HeadCT: image labels only, no masks to look for
@@ -703,7 +706,7 @@ void scan_headct(Scan& s) {
                                r.line, id, img_dir->string()));
       continue;
     }
-    s.add("headct", h ? "hemorrhage" : "good", "test", it->second, static_cast<int>(h), std::nullopt, h == 0);
+    s.add("headct", h ? "hemorrhage" : "good", "test", it->second, static_cast<int>(h), std::nullopt, false);
   }
   for (const auto& [id, p] : by_id)
     if (!listed.count(id))
@@ -748,7 +751,7 @@ void scan_no_yes(Scan& s, const std::string& expected) {
     if (images.empty())
       s.warn().add("empty folders", fmt::format("folder '{}' holds no images", dir.string()));
     for (const auto& f : images)
-      s.add(s.info().name, label ? "yes" : "good", "test", dir / f, label, std::nullopt, label == 0);
+      s.add(s.info().name, label ? "yes" : "good", "test", dir / f, label, std::nullopt, false);
   }
   TC_CHECK_INPUT(s.count() > 0, "layout '{}': no images in '{}'/{{no,yes}}", s.info().name, holder->string());
 }
@@ -774,7 +777,7 @@ void scan_covid(Scan& s) {
     if (auto images = find_dir_ci(dir, "images")) dir = *images;
     const bool normal = iequals(d, "normal");
     for (const auto& f : list_images(dir))
-      s.add("covid", normal ? "good" : d, "test", dir / f, normal ? 0 : 1, std::nullopt, normal);
+      s.add("covid", normal ? "good" : d, "test", dir / f, normal ? 0 : 1, std::nullopt, false);
   }
   TC_CHECK_INPUT(s.count() > 0, "layout 'covid': no images in the class folders of '{}'", holder->string());
 }
@@ -960,10 +963,11 @@ void scan_folder(Scan& s) {
         o.mask_suffix);
   for (const auto& [cls, dir] : classes) {
     const size_t before = s.count();
+    // Without a mask folder the data is image-level: no image has a pixel ground truth.
+    const bool with_masks = is_dir(dir / o.mask_dir);
     if (is_dir(dir / o.normal_dir))
       for (const auto& rel : list_images_recursive(dir / o.normal_dir))
-        s.add(cls, "good", "test", dir / o.normal_dir / rel, 0, std::nullopt, true);
-    const bool with_masks = is_dir(dir / o.mask_dir);
+        s.add(cls, "good", "test", dir / o.normal_dir / rel, 0, std::nullopt, with_masks);
     MaskIndex masks(dir / o.mask_dir, o.mask_suffix, true, s.warn());
     if (is_dir(dir / o.anomalous_dir)) {
       for (const auto& rel : list_images_recursive(dir / o.anomalous_dir)) {

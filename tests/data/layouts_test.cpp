@@ -310,11 +310,11 @@ TEST(Layouts, HeadctOriginal) {
   TempTree t("headct");
   tc::test::make_headct_raw(t.path());
   auto r = lay_scan("headct", t.path());
-  // Anomalous CT slices have no mask (image-level set); normal ones carry the implicit zero mask.
+  // An image-level set: no image has a pixel ground truth (has_mask 0, docs/FORMATS.md).
   EXPECT_EQ(lay_lines(r, t.path()), (Lines{"headct test hemorrhage 1 - head_ct/head_ct/000.png",
                                           "headct test hemorrhage 1 - head_ct/head_ct/001.png",
-                                          "headct test good 0 m head_ct/head_ct/002.png",
-                                          "headct test good 0 m head_ct/head_ct/003.png"}));
+                                          "headct test good 0 - head_ct/head_ct/002.png",
+                                          "headct test good 0 - head_ct/head_ct/003.png"}));
   EXPECT_TRUE(lay_warned(r, "labels.csv:6: image 004.png is missing")) << lay_all_warnings(r);
   EXPECT_TRUE(lay_warned(r, "007.png' is not listed")) << lay_all_warnings(r);
   EXPECT_EQ(lay_scan("headct", t.path(), "all").items.size(), 4u);
@@ -330,8 +330,8 @@ TEST(Layouts, HeadctRestructured) {
   tc::test::make_headct_restructured(t.path());
   auto r = lay_scan("headct", t.path());
   EXPECT_EQ(lay_lines(r, t.path()), (Lines{"headct test defect 1 - headct/test/defect/002.png",
-                                          "headct test good 0 m headct/test/good/000.png",
-                                          "headct test good 0 m headct/test/good/001.png"}));
+                                          "headct test good 0 - headct/test/good/000.png",
+                                          "headct test good 0 - headct/test/good/001.png"}));
   // An image-level set: no masks are expected, so none are reported missing.
   EXPECT_TRUE(r.warnings.empty()) << lay_all_warnings(r);
   // train/good is empty (headct-pre.py leaves it so): refused as an empty class.
@@ -347,8 +347,8 @@ TEST(Layouts, BrainMri) {
   TempTree t("brainmri");
   tc::test::make_brainmri(t.path());
   auto r = lay_scan("brainmri", t.path());
-  EXPECT_EQ(lay_lines(r, t.path()), (Lines{"brainmri test good 0 m brain_tumor_dataset/no/1 no.jpeg",
-                                          "brainmri test good 0 m brain_tumor_dataset/no/N2.JPG",
+  EXPECT_EQ(lay_lines(r, t.path()), (Lines{"brainmri test good 0 - brain_tumor_dataset/no/1 no.jpeg",
+                                          "brainmri test good 0 - brain_tumor_dataset/no/N2.JPG",
                                           "brainmri test yes 1 - brain_tumor_dataset/yes/Y1.jpg",
                                           "brainmri test yes 1 - brain_tumor_dataset/yes/Y2.png"}));
   EXPECT_TRUE(r.warnings.empty()) << lay_all_warnings(r);
@@ -363,7 +363,7 @@ TEST(Layouts, Br35hIgnoresPred) {
   TempTree t("br35h");
   tc::test::make_br35h(t.path());
   auto r = lay_scan("br35h", t.path());
-  EXPECT_EQ(lay_lines(r, t.path()), (Lines{"br35h test good 0 m no/no0.jpg", "br35h test good 0 m no/no1.jpg",
+  EXPECT_EQ(lay_lines(r, t.path()), (Lines{"br35h test good 0 - no/no0.jpg", "br35h test good 0 - no/no1.jpg",
                                           "br35h test yes 1 - yes/y0.jpg", "br35h test yes 1 - yes/y1.jpg",
                                           "br35h test yes 1 - yes/y2.jpg"}));
   EXPECT_TRUE(lay_warned(r, "pred' ignored")) << lay_all_warnings(r);
@@ -375,8 +375,8 @@ TEST(Layouts, Covid) {
   auto r = lay_scan("covid", t.path());
   const std::string d = "COVID-19_Radiography_Dataset/";
   EXPECT_EQ(lay_lines(r, t.path()),
-            (Lines{"covid test COVID 1 - " + d + "COVID/COVID-1.png", "covid test good 0 m " + d + "NORMAL/Normal-1.png",
-                   "covid test good 0 m " + d + "NORMAL/Normal-2.png",
+            (Lines{"covid test COVID 1 - " + d + "COVID/COVID-1.png", "covid test good 0 - " + d + "NORMAL/Normal-1.png",
+                   "covid test good 0 - " + d + "NORMAL/Normal-2.png",
                    "covid test Viral Pneumonia 1 - " + d + "Viral Pneumonia/images/Viral Pneumonia-1.png"}));
   TempTree e("covid_bad");
   tc::test::make_br35h(e.path());
@@ -483,7 +483,7 @@ TEST(Layouts, Folder) {
   EXPECT_EQ(lay_lines(c, u.path()), (Lines{cls + " test ng 1 m ng/b.png gt/b_gt.png", cls + " test good 0 m ok/a.png"}));
   fs::remove_all(u.path() / "gt");
   c = lay_scan("folder", u.path(), "test", o);
-  EXPECT_EQ(lay_lines(c, u.path()), (Lines{cls + " test ng 1 - ng/b.png", cls + " test good 0 m ok/a.png"}));
+  EXPECT_EQ(lay_lines(c, u.path()), (Lines{cls + " test ng 1 - ng/b.png", cls + " test good 0 - ok/a.png"}));
   EXPECT_TRUE(c.warnings.empty()) << lay_all_warnings(c);
 
   lay_expect_error([&] { lay_scan("folder", u.path()); }, tc::ErrorKind::Input,
