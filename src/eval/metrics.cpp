@@ -75,10 +75,11 @@ void radix_sort(std::vector<T>& a, int base) {
   if (src != a.data()) a.swap(tmp);
 }
 
-// What the sweep needs besides the sorted scores.
+// What the sweep needs besides the sorted scores. Scores come as several ascending-sorted
+// streams (one per worker thread), merged on the fly.
 struct SweepInput {
-  const std::vector<uint32_t>* neg = nullptr;  // sorted keys of normal samples
-  const std::vector<uint64_t>* pos = nullptr;  // sorted (key << 32 | region id) of anomalous ones
+  std::vector<const std::vector<uint32_t>*> neg;  // sorted keys of normal samples
+  std::vector<const std::vector<uint64_t>*> pos;  // sorted (key << 32 | region id) of anomalous ones
   const std::vector<double>* inv_area = nullptr;  // region id -> 1/area; null: no PRO curve
   int64_t n_regions = 0;
   double fpr_limit = 0.3;
@@ -90,10 +91,10 @@ struct SweepOutput {
 };
 
 SweepOutput sweep(const SweepInput& in) {
-  const auto& neg = *in.neg;
-  const auto& pos = *in.pos;
   SweepOutput out;
-  const int64_t P = int64_t(pos.size()), N = int64_t(neg.size());
+  int64_t P = 0, N = 0;
+  for (auto* v : in.neg) N += int64_t(v->size());
+  for (auto* v : in.pos) P += int64_t(v->size());
   out.m.n_pos = P;
   out.m.n_neg = N;
   const bool roc_ok = P > 0 && N > 0;
@@ -113,7 +114,10 @@ SweepOutput sweep(const SweepInput& in) {
   const double limit = in.fpr_limit;
 
   int64_t tp = 0, fp = 0;
-  size_t i = neg.size(), j = pos.size();
+  // Read positions (one past the next element, walking down from the end of each stream).
+  std::vector<size_t> ni, pj;
+  for (auto* v : in.neg) ni.push_back(v->size());
+  for (auto* v : in.pos) pj.push_back(v->size());
   double prev_recall = 0;
   auto pro_point = [&](double x, double y) {
     // Streaming form of generic_util.trapezoid(x, y, x_max=limit) over ascending x.
@@ -129,19 +133,38 @@ SweepOutput sweep(const SweepInput& in) {
     }
     pro_done = true;
   };
-  while (i > 0 || j > 0) {
+  for (;;) {
+    bool any = false;
     uint32_t key = 0;
-    if (i > 0) key = neg[i - 1];
-    if (j > 0) key = std::max(key, uint32_t(pos[j - 1] >> 32));
+    for (size_t s = 0; s < ni.size(); ++s)
+      if (ni[s] > 0) {
+        key = any ? std::max(key, (*in.neg[s])[ni[s] - 1]) : (*in.neg[s])[ni[s] - 1];
+        any = true;
+      }
+    for (size_t s = 0; s < pj.size(); ++s)
+      if (pj[s] > 0) {
+        const uint32_t k = uint32_t((*in.pos[s])[pj[s] - 1] >> 32);
+        key = any ? std::max(key, k) : k;
+        any = true;
+      }
+    if (!any) break;
     const int64_t tp0 = tp, fp0 = fp;
-    while (i > 0 && neg[i - 1] == key) {
-      --i;
-      ++fp;
+    for (size_t s = 0; s < ni.size(); ++s) {
+      const uint32_t* d = in.neg[s]->data();
+      size_t i = ni[s];
+      while (i > 0 && d[i - 1] == key) --i;
+      fp += int64_t(ni[s] - i);
+      ni[s] = i;
     }
-    while (j > 0 && uint32_t(pos[j - 1] >> 32) == key) {
-      --j;
-      ++tp;
-      if (!pro_done) pro_cum += (*in.inv_area)[uint32_t(pos[j])];
+    for (size_t s = 0; s < pj.size(); ++s) {
+      const uint64_t* d = in.pos[s]->data();
+      size_t j = pj[s];
+      while (j > 0 && uint32_t(d[j - 1] >> 32) == key) {
+        --j;
+        ++tp;
+        if (!pro_done) pro_cum += (*in.inv_area)[uint32_t(d[j])];
+      }
+      pj[s] = j;
     }
     if (roc_ok) {
       area2 += static_cast<unsigned __int128>(fp - fp0) * static_cast<unsigned __int128>(tp + tp0);
@@ -197,6 +220,7 @@ struct PixelOptions {
   double fpr_limit = 0.3;
   int steps = 200;
   bool progress = false;
+  int threads = 0;
   std::string name;
 };
 
@@ -239,20 +263,30 @@ std::optional<double> finish_anomalyclip(const std::vector<int64_t>& neg_hist,
   return static_cast<double>(direction * s);
 }
 
+// The pixels of a range of images, gathered by one worker thread.
+struct PixelPart {
+  std::vector<uint32_t> neg;       // keys of normal pixels
+  std::vector<uint64_t> pos;       // key << 32 | region id (local to the part until merged)
+  std::vector<double> inv_area;    // local region id -> 1 / area
+  std::vector<int64_t> neg_hist;   // AnomalyCLIP bins
+  std::vector<double> pro_weight;
+};
+
 PixelOutput compute_pixels(const std::vector<const float*>& maps,
                            const std::vector<const uint8_t*>& masks, int h, int w,
                            const PixelOptions& o) {
   PixelOutput out;
   const size_t n = maps.size();
-  TC_CHECK_INPUT(masks.size() == n, "{}: {} anomaly maps but {} masks; expected one mask per map",
-                 o.name.empty() ? std::string("metrics") : "class '" + o.name + "'", n, masks.size());
-  TC_CHECK_INPUT(h > 0 && w > 0, "{}: map size {}x{}; expected positive height and width",
-                 o.name.empty() ? std::string("metrics") : "class '" + o.name + "'", h, w);
+  const std::string where = o.name.empty() ? std::string("metrics") : "class '" + o.name + "'";
+  TC_CHECK_INPUT(masks.size() == n, "{}: {} anomaly maps but {} masks; expected one mask per map", where, n,
+                 masks.size());
+  TC_CHECK_INPUT(h > 0 && w > 0, "{}: map size {}x{}; expected positive height and width", where, h, w);
   const int64_t hw = int64_t(h) * w;
 
-  // Pass 1: validation, min/max (the AnomalyCLIP grid), and the exact anomalous-pixel count so
-  // that the buffers are allocated once.
+  // Pass 1: validation, min/max (the AnomalyCLIP grid), and the exact anomalous-pixel count per
+  // image so that every buffer is allocated once.
   float mn = INFINITY, mx = -INFINITY;
+  std::vector<int64_t> pos_count(n, 0);
   int64_t n_pos = 0;
   for (size_t i = 0; i < n; ++i) {
     TC_CHECK_INPUT(maps[i] != nullptr, "{}: anomaly map missing", image_where(o.name, i));
@@ -269,6 +303,7 @@ PixelOutput compute_pixels(const std::vector<const float*>& maps,
       const uint8_t* k = masks[i];
       int64_t c = 0;
       for (int64_t p = 0; p < hw; ++p) c += k[p] != 0;
+      pos_count[i] = c;
       n_pos += c;
     }
   }
@@ -279,9 +314,8 @@ PixelOutput compute_pixels(const std::vector<const float*>& maps,
   std::vector<float> th;
   const bool acl = o.anomalyclip;
   if (acl) th = anomalyclip_thresholds(mn, mx, o.steps);
+  const bool use_th = acl && !th.empty();
   const bool th_sorted = std::is_sorted(th.begin(), th.end());
-  std::vector<int64_t> neg_hist(th.size() + 1, 0);
-  std::vector<double> pro_weight(th.size() + 1, 0.0);
   // Bin of v = number of thresholds t with v > t. The grid is (nearly) uniform, so guess the
   // bin arithmetically and correct by walking (a binary search per pixel costs ~5x more).
   const long n_th = long(th.size());
@@ -298,57 +332,105 @@ PixelOutput compute_pixels(const std::vector<const float*>& maps,
   };
 
   const bool keep_pixels = o.curves;
-  std::vector<uint32_t> neg;
-  std::vector<uint64_t> pos;
-  if (keep_pixels) {
-    neg.reserve(size_t(n_neg));
-    pos.reserve(size_t(n_pos));
-  }
-  std::vector<double> inv_area;
-  std::vector<int32_t> labels(static_cast<size_t>(hw));
-  std::vector<int64_t> area;
-  Progress prog(o.name.empty() ? "pixel metrics" : "pixel metrics " + o.name, int64_t(n), "img",
+  // Two workers (the machines this targets have 2+ cores) on contiguous halves of the images
+  // when there is enough work; each gathers and sorts its own pixels, the sweep merges them.
+  const int want = o.threads > 0 ? std::min(o.threads, 2) : (total >= (int64_t(1) << 20) ? 2 : 1);
+  const int workers = n >= 2 ? want : 1;
+  std::vector<PixelPart> parts(static_cast<size_t>(workers));
+  std::vector<size_t> split{0, workers == 2 ? n / 2 : n, n};
+  Progress prog("pixel metrics" + (o.name.empty() ? std::string() : " " + o.name), int64_t(n), "img",
                 o.progress);
-  for (size_t i = 0; i < n; ++i) {
-    const float* m = maps[i];
-    int32_t count = 0;
-    if (masks[i]) count = label_regions_8(masks[i], h, w, labels.data());
-    const uint32_t base = uint32_t(inv_area.size());
-    TC_CHECK(int64_t(base) + count < int64_t(UINT32_MAX), "too many ground-truth regions");
-    area.assign(size_t(count) + 1, 0);
-    if (count > 0)
-      for (int64_t p = 0; p < hw; ++p) ++area[size_t(labels[size_t(p)])];
-    for (int32_t r = 1; r <= count; ++r) inv_area.push_back(1.0 / double(area[size_t(r)]));
-    for (int64_t p = 0; p < hw; ++p) {
-      const float v = m[p];
-      const int32_t lab = count > 0 ? labels[size_t(p)] : 0;
-      if (lab == 0) {
-        if (keep_pixels) neg.push_back(float_key(v));
-        if (acl && !th.empty()) ++neg_hist[bin_of(v)];
-      } else {
-        const uint32_t rid = base + uint32_t(lab - 1);
-        if (keep_pixels) pos.push_back((uint64_t(float_key(v)) << 32) | rid);
-        if (acl && !th.empty()) pro_weight[bin_of(v)] += inv_area[rid];
-      }
+  auto work = [&](int wi) {
+    PixelPart& part = parts[size_t(wi)];
+    const size_t i0 = split[size_t(wi)], i1 = split[size_t(wi) + 1];
+    int64_t np = 0;
+    for (size_t i = i0; i < i1; ++i) np += pos_count[i];
+    if (keep_pixels) {
+      part.neg.reserve(size_t(int64_t(i1 - i0) * hw - np));
+      part.pos.reserve(size_t(np));
     }
-    prog.update();
+    part.neg_hist.assign(th.size() + 1, 0);
+    part.pro_weight.assign(th.size() + 1, 0.0);
+    std::vector<int32_t> labels(static_cast<size_t>(hw));
+    std::vector<int64_t> area;
+    for (size_t i = i0; i < i1; ++i) {
+      const float* m = maps[i];
+      int32_t count = 0;
+      if (masks[i] && pos_count[i] > 0) count = label_regions_8(masks[i], h, w, labels.data());
+      const uint32_t base = uint32_t(part.inv_area.size());
+      TC_CHECK(int64_t(base) + count < int64_t(UINT32_MAX / 2), "too many ground-truth regions");
+      area.assign(size_t(count) + 1, 0);
+      if (count > 0)
+        for (int64_t p = 0; p < hw; ++p) ++area[size_t(labels[size_t(p)])];
+      for (int32_t r = 1; r <= count; ++r) part.inv_area.push_back(1.0 / double(area[size_t(r)]));
+      for (int64_t p = 0; p < hw; ++p) {
+        const float v = m[p];
+        const int32_t lab = count > 0 ? labels[size_t(p)] : 0;
+        if (lab == 0) {
+          if (keep_pixels) part.neg.push_back(float_key(v));
+          if (use_th) ++part.neg_hist[bin_of(v)];
+        } else {
+          const uint32_t rid = base + uint32_t(lab - 1);
+          if (keep_pixels) part.pos.push_back((uint64_t(float_key(v)) << 32) | rid);
+          if (use_th) part.pro_weight[bin_of(v)] += part.inv_area[rid];
+        }
+      }
+      if (wi == 0) prog.update(workers);  // worker 0 reports for both (they run in step)
+    }
+    if (keep_pixels) {
+      radix_sort(part.neg, 0);
+      radix_sort(part.pos, 32);
+    }
+  };
+  if (workers == 1) {
+    work(0);
+  } else {
+    // An exception in the helper thread is carried over and rethrown here.
+    std::exception_ptr err;
+    std::thread t([&] {
+      try {
+        work(1);
+      } catch (...) {
+        err = std::current_exception();
+      }
+    });
+    try {
+      work(0);
+    } catch (...) {
+      t.join();
+      throw;
+    }
+    t.join();
+    if (err) std::rethrow_exception(err);
   }
   prog.finish();
+
+  // Merge: global region ids (part 1's follow part 0's), summed AnomalyCLIP bins.
+  std::vector<double> inv_area = std::move(parts[0].inv_area);
+  std::vector<int64_t> neg_hist = std::move(parts[0].neg_hist);
+  std::vector<double> pro_weight = std::move(parts[0].pro_weight);
+  for (size_t k = 1; k < parts.size(); ++k) {
+    const uint64_t base = inv_area.size();
+    for (auto& e : parts[k].pos) e += base;  // low 32 bits hold the region id; no carry (checked)
+    inv_area.insert(inv_area.end(), parts[k].inv_area.begin(), parts[k].inv_area.end());
+    for (size_t b = 0; b < neg_hist.size(); ++b) {
+      neg_hist[b] += parts[k].neg_hist[b];
+      pro_weight[b] += parts[k].pro_weight[b];
+    }
+    std::vector<double>().swap(parts[k].inv_area);
+  }
   out.n_regions = int64_t(inv_area.size());
 
   if (acl)
     out.aupro_anomalyclip =
-        th.empty() ? std::nullopt
-                   : finish_anomalyclip(neg_hist, pro_weight, n_neg, out.n_regions, o.fpr_limit);
+        use_th ? finish_anomalyclip(neg_hist, pro_weight, n_neg, out.n_regions, o.fpr_limit) : std::nullopt;
 
   if (keep_pixels) {
-    // The two sorts are independent: use both cores.
-    std::thread t([&] { radix_sort(pos, 32); });
-    radix_sort(neg, 0);
-    t.join();
     SweepInput si;
-    si.neg = &neg;
-    si.pos = &pos;
+    for (auto& part : parts) {
+      si.neg.push_back(&part.neg);
+      si.pos.push_back(&part.pos);
+    }
     si.inv_area = o.mvtec ? &inv_area : nullptr;
     si.n_regions = out.n_regions;
     si.fpr_limit = o.fpr_limit;
@@ -402,8 +484,8 @@ BinaryMetrics binary_metrics(const float* scores, const uint8_t* labels, size_t 
   detail_metrics::radix_sort(neg, 0);
   detail_metrics::radix_sort(pos, 32);
   detail_metrics::SweepInput si;
-  si.neg = &neg;
-  si.pos = &pos;
+  si.neg = {&neg};
+  si.pos = {&pos};
   return detail_metrics::sweep(si).m;
 }
 
@@ -457,6 +539,7 @@ ClassMetrics compute_class_metrics(const ClassData& d, const MetricsOptions& opt
     o.fpr_limit = opts.pro_fpr_limit;
     o.steps = opts.pro_steps;
     o.progress = opts.progress;
+    o.threads = opts.threads;
     o.name = d.name;
     auto px = detail_metrics::compute_pixels(d.maps, d.masks, d.height, d.width, o);
     c.has_pixel = true;

@@ -69,6 +69,7 @@ struct MetricsOptions {
   double pro_fpr_limit = 0.3;        // both variants
   int pro_steps = 200;               // anomalyclip variant
   bool progress = false;             // tc::Progress over the images of the class
+  int threads = 0;                   // pixel workers: 0 = auto (2 from 1 Mpixel on), 1 or 2
 };
 
 struct ClassMetrics {

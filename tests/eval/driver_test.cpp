@@ -47,6 +47,7 @@ TEST(MetricsDriver, Run) {
     MetricsOptions o;
     o.pro_fpr_limit = c.value("limit", 0.3);
     o.pro_steps = c.value("steps", 200);
+    o.threads = c.value("threads", 2);
     ClassMetrics m = compute_class_metrics(d, o);
     nlohmann::json j = to_json(m);
     float mn = *std::min_element(maps.begin(), maps.end());

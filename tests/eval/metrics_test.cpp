@@ -535,7 +535,17 @@ TEST(ClassMetrics, PixelMetricsMatchBruteForceAndNormalImagesCountAsZeroMasks) {
     flat_y.insert(flat_y.end(), d.masks[i].begin(), d.masks[i].end());
   }
   c.has_masks = true;
-  ClassMetrics m = compute_class_metrics(c);
+  MetricsOptions one, two;
+  one.threads = 1;
+  two.threads = 2;  // forced: the automatic choice uses one worker below 1 Mpixel
+  ClassMetrics m = compute_class_metrics(c, two);
+  ClassMetrics m1 = compute_class_metrics(c, one);
+  EXPECT_NEAR(*m1.pixel.auroc, *m.pixel.auroc, 1e-15);
+  EXPECT_NEAR(*m1.pixel.ap, *m.pixel.ap, 1e-15);
+  EXPECT_EQ(*m1.pixel.f1_threshold, *m.pixel.f1_threshold);
+  EXPECT_NEAR(*m1.aupro_mvtec, *m.aupro_mvtec, 1e-14);
+  EXPECT_NEAR(*m1.aupro_anomalyclip, *m.aupro_anomalyclip, 1e-14);
+  EXPECT_EQ(m1.n_regions, m.n_regions);
   ASSERT_TRUE(m.has_pixel);
   BrutePR b = brute_pr(flat_s, flat_y);
   EXPECT_NEAR(*m.pixel.auroc, brute_auroc_pairs(flat_s, flat_y), 1e-12);
