@@ -34,6 +34,7 @@ struct Options {
   std::string preset = "quickstart";  // "quickstart" | "full"
   uint64_t seed = 0;
   int size = 0;                       // 0 = the preset's size
+  int threads = 1;                    // generation threads (output does not depend on it)
 };
 
 struct Preset {
