@@ -50,8 +50,9 @@ struct ClassData {
   std::vector<float> image_scores;    // one per image
   std::vector<uint8_t> image_labels;  // one per image, 0 normal / 1 anomalous
   // Pixel level (optional): `maps[i]` is a height x width float map of image i; `masks[i]` a
-  // height x width uint8 mask (nonzero = anomalous) or nullptr for an all-zero mask (normal
-  // images of sets that have masks only for anomalous images). `has_masks = false` (image-only
+  // height x width uint8 mask (nonzero = anomalous; binarise resized masks first, e.g. > 0.5
+  // of the [0, 1] mask as AnomalyCLIP does) or nullptr for an all-zero mask (normal images of
+  // sets that have masks only for anomalous images). `has_masks = false` (image-only
   // sets) disables the pixel metrics.
   int height = 0, width = 0;
   std::vector<const float*> maps;

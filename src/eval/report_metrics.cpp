@@ -99,6 +99,21 @@ nlohmann::json to_json(const DatasetMetrics& d) {
   for (const auto& c : d.classes) cs.push_back(to_json(c));
   j["classes"] = std::move(cs);
   j["mean"] = to_json(d.mean);
+  // How many classes each mean covers (a class where a metric is undefined is left out).
+  auto count = [&](std::optional<double> (*get)(const ClassMetrics&)) {
+    int k = 0;
+    for (const auto& c : d.classes) k += get(c).has_value();
+    return k;
+  };
+  j["mean"]["classes_defined"] = {
+      {"image_auroc", count([](const ClassMetrics& c) { return c.image.auroc; })},
+      {"image_ap", count([](const ClassMetrics& c) { return c.image.ap; })},
+      {"image_f1_max", count([](const ClassMetrics& c) { return c.image.f1_max; })},
+      {"pixel_auroc", count([](const ClassMetrics& c) { return c.pixel.auroc; })},
+      {"pixel_ap", count([](const ClassMetrics& c) { return c.pixel.ap; })},
+      {"pixel_f1_max", count([](const ClassMetrics& c) { return c.pixel.f1_max; })},
+      {"aupro_anomalyclip", count([](const ClassMetrics& c) { return c.aupro_anomalyclip; })},
+      {"aupro_mvtec", count([](const ClassMetrics& c) { return c.aupro_mvtec; })}};
   return j;
 }
 

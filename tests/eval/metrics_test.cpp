@@ -643,6 +643,8 @@ TEST(Aggregate, UnweightedMeanOverDefinedClassesAndJson) {
   EXPECT_TRUE(j["classes"][1]["pixel"]["aupro_mvtec"].is_null());
   EXPECT_TRUE(j["classes"][2]["pixel"].is_null());
   EXPECT_DOUBLE_EQ(j["mean"]["image"]["auroc"].get<double>(), 0.7);
+  EXPECT_EQ(j["mean"]["classes_defined"]["image_auroc"], 2);
+  EXPECT_EQ(j["mean"]["classes_defined"]["aupro_mvtec"], 1);
   EXPECT_EQ(parse_aupro_variants("both").size(), 2u);
   EXPECT_THROW(parse_aupro_variants("pro"), Error);
 }
