@@ -194,6 +194,12 @@ def main():
     cases.append(c)
     c = make_case(rng, "alltest_anomalous", 6, 30, 30, normal_every=100)
     cases.append(c)
+    # Realistic maps: blurred probabilities-like values (close but distinct scores), more pixels.
+    c = make_case(rng, "blurred", 4, 160, 144, shift=1.5)
+    c["maps"] = np.stack([scipy.ndimage.gaussian_filter(m, sigma=4) for m in c["maps"]]).astype(np.float32)
+    c["maps"] = (1 / (1 + np.exp(-c["maps"]))).astype(np.float32)
+    c["scores"] = c["maps"].reshape(4, -1).max(1).astype(np.float32)
+    cases.append(c)
 
     blur_in = (rng.normal(size=(70, 53)) * 3).astype(np.float32)
     blur_in[0:5, 0:5] += 20
