@@ -16,7 +16,10 @@ namespace detail_render {
 
 const cv::Scalar kBackground(40, 40, 40);
 const cv::Scalar kText(235, 235, 235);
-const cv::Scalar kContour(0, 255, 0);  // BGR green: visible on both the photo and the jet colours
+// Ground-truth contour: white over a black halo, visible on photos and on every jet colour
+// (a plain green line vanishes in jet's green band).
+const cv::Scalar kContour(255, 255, 255);
+const cv::Scalar kContourHalo(0, 0, 0);
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 constexpr int kGap = 8;
 
@@ -119,8 +122,10 @@ std::string render_heatmap_png(const HeatmapFigure& f, const RenderOptions& o) {
     std::vector<std::vector<cv::Point>> contours;
     cv::findContours(bin_p, contours, cv::RETR_LIST, cv::CHAIN_APPROX_NONE);
     const int thick = P >= 384 ? 2 : 1;
-    cv::drawContours(img, contours, -1, kContour, thick, cv::LINE_8);
-    cv::drawContours(overlay, contours, -1, kContour, thick, cv::LINE_8);
+    for (cv::Mat* panel : {&img, &overlay}) {
+      cv::drawContours(*panel, contours, -1, kContourHalo, thick + 2, cv::LINE_8);
+      cv::drawContours(*panel, contours, -1, kContour, thick, cv::LINE_8);
+    }
   }
   const int top = header + caption;
   img.copyTo(canvas(cv::Rect(kGap, top, P, P)));
@@ -207,6 +212,29 @@ std::string render_assignment_png(const AssignmentFigure& f, int panel, double a
 
 void write_assignment_png(const std::string& path, const AssignmentFigure& f, int panel, double alpha) {
   write_file_atomic(path, render_assignment_png(f, panel, alpha));
+}
+
+std::vector<size_t> pick_figure_images(const std::vector<float>& scores, const std::vector<uint8_t>& labels,
+                                       size_t per_kind) {
+  TC_CHECK_EQ(scores.size(), labels.size(), "picture selection: scores and labels");
+  std::vector<size_t> anom, norm;
+  for (size_t i = 0; i < scores.size(); ++i) (labels[i] ? anom : norm).push_back(i);
+  auto by_score_desc = [&](size_t a, size_t b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); };
+  std::stable_sort(anom.begin(), anom.end(), by_score_desc);
+  std::stable_sort(norm.begin(), norm.end(), by_score_desc);
+  std::vector<size_t> out;
+  std::vector<bool> taken(scores.size(), false);
+  auto take = [&](size_t i) {
+    if (!taken[i]) {
+      taken[i] = true;
+      out.push_back(i);
+    }
+  };
+  for (size_t k = 0; k < per_kind && k < anom.size(); ++k) take(anom[k]);                    // detections
+  for (size_t k = 0; k < per_kind && k < anom.size(); ++k) take(anom[anom.size() - 1 - k]);  // misses
+  for (size_t k = 0; k < per_kind && k < norm.size(); ++k) take(norm[k]);                    // false alarms
+  for (size_t k = 0; k < per_kind && k < norm.size(); ++k) take(norm[norm.size() - 1 - k]);  // clean normals
+  return out;
 }
 
 std::string sanitize_filename(std::string_view name, size_t max_len) {

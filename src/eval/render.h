@@ -58,6 +58,13 @@ std::string render_assignment_png(const AssignmentFigure& f, int panel = 256, do
 void write_assignment_png(const std::string& path, const AssignmentFigure& f, int panel = 256,
                           double alpha = 0.55);
 
+// Which images of a class get pictures: up to `per_kind` each of the highest-scored anomalous
+// images, the lowest-scored anomalous ones (misses), the highest-scored normal ones (false
+// alarms) and the lowest-scored normal ones; no index twice; ties broken by index, so the
+// choice is deterministic. Returned in that order.
+std::vector<size_t> pick_figure_images(const std::vector<float>& scores,
+                                       const std::vector<uint8_t>& labels, size_t per_kind = 2);
+
 // Fixed palette (RGB) used for subspaces: colour of subspace q (cycles after 10).
 void subspace_color(int q, uint8_t rgb[3]);
 

@@ -2,6 +2,8 @@
 // Set TC_RENDER_SAMPLES_DIR to keep sample PNGs for a visual check.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <opencv2/core.hpp>
@@ -72,12 +74,12 @@ TEST(Render, HeatmapLayoutScaleAndContour) {
   EXPECT_LT(hi[0], 30);
   EXPECT_GT(lo[0], 100);
   EXPECT_LT(lo[2], 30);
-  // Ground-truth contour: pure green pixels in the input panel, around the blob (y~40/64, x~22/64).
+  // Ground-truth contour: pure white pixels (the input has none) around the blob (y~40/64, x~22/64).
   int green = 0;
   for (int y = top; y < top + P; ++y)
     for (int x = 8; x < 8 + P; ++x) {
       cv::Vec3b c = img.at<cv::Vec3b>(y, x);
-      if (c[0] == 0 && c[1] == 255 && c[2] == 0) {
+      if (c[0] == 255 && c[1] == 255 && c[2] == 255) {
         ++green;
         EXPECT_NEAR(std::hypot((y - top) * 64.0 / P - 40, (x - 8) * 64.0 / P - 22), 9, 2.5);
       }
@@ -91,7 +93,7 @@ TEST(Render, HeatmapLayoutScaleAndContour) {
   for (int y = top; y < top + P; ++y)
     for (int x = 8; x < 8 + P; ++x) {
       cv::Vec3b c = nm.at<cv::Vec3b>(y, x);
-      g2 += c[0] == 0 && c[1] == 255 && c[2] == 0;
+      g2 += c[0] == 255 && c[1] == 255 && c[2] == 255;
     }
   EXPECT_EQ(g2, 0);
 }
@@ -162,6 +164,68 @@ TEST(Render, WritesAtomically) {
   cv::Mat back = cv::imread((dir / "a.png").string());
   EXPECT_FALSE(back.empty());
   std::filesystem::remove_all(dir);
+}
+
+TEST(Render, PickFigureImages) {
+  //                          0     1     2     3     4     5     6
+  std::vector<float> s{0.9f, 0.2f, 0.8f, 0.7f, 0.1f, 0.5f, 0.8f};
+  std::vector<uint8_t> y{1, 1, 0, 1, 0, 0, 1};
+  // anomalous by score: 0 (0.9), 6 (0.8), 3 (0.7), 1 (0.2); normal: 2 (0.8), 5 (0.5), 4 (0.1)
+  EXPECT_EQ(pick_figure_images(s, y, 1), (std::vector<size_t>{0, 1, 2, 4}));
+  EXPECT_EQ(pick_figure_images(s, y, 2), (std::vector<size_t>{0, 6, 1, 3, 2, 5, 4}));
+  EXPECT_TRUE(pick_figure_images({}, {}, 2).empty());
+}
+
+TEST(Render, LargeNonSquareInputAndAssignmentOverImage) {
+  // A 300 x 420 photo with a 518 x 518 map: display resize only; scale from the maps.
+  std::vector<uint8_t> rgb(size_t(300) * 420 * 3);
+  for (int y = 0; y < 300; ++y)
+    for (int x = 0; x < 420; ++x) {
+      uint8_t* p = &rgb[(size_t(y) * 420 + x) * 3];
+      p[0] = uint8_t((x / 20 + y / 20) % 2 ? 200 : 60);
+      p[1] = uint8_t(120);
+      p[2] = uint8_t(x * 255 / 420);
+    }
+  std::vector<float> map(size_t(518) * 518);
+  std::vector<uint8_t> mask(map.size(), 0);
+  for (int y = 0; y < 518; ++y)
+    for (int x = 0; x < 518; ++x) {
+      map[size_t(y) * 518 + x] = float(2.0 + 3.0 * std::exp(-((y - 300.0) * (y - 300.0) + (x - 150.0) * (x - 150.0)) / 2000.0));
+      mask[size_t(y) * 518 + x] = std::hypot(y - 300.0, x - 150.0) < 40 || std::hypot(y - 100.0, x - 400.0) < 15;
+    }
+  HeatmapFigure f;
+  f.title = "a/very/long/dataset/entry/name/that/does/not/fit/into/the/header/line/at/all/000123.png";
+  f.image_rgb = rgb.data();
+  f.img_h = 300;
+  f.img_w = 420;
+  f.map = map.data();
+  f.map_h = f.map_w = 518;
+  f.mask = mask.data();
+  f.score = 0.42;
+  RenderOptions o;
+  o.scale = heatmap_scale_from({map.data()}, map.size());
+  EXPECT_FLOAT_EQ(o.scale.vmin, *std::min_element(map.begin(), map.end()));
+  EXPECT_FLOAT_EQ(o.scale.vmax, *std::max_element(map.begin(), map.end()));
+  std::string png = render_heatmap_png(f, o);
+  maybe_keep("heatmap_large.png", png);
+  EXPECT_FALSE(decode(png).empty());
+
+  const int gh = 37, gw = 37, Q = 4;
+  std::vector<float> w(size_t(gh * gw * Q));
+  for (int t = 0; t < gh * gw; ++t)
+    for (int q = 0; q < Q; ++q) w[size_t(t * Q + q)] = float(std::sin(0.3 * (t / gw) * (q + 1) + 0.2 * (t % gw)));
+  AssignmentFigure a;
+  a.title = "bottle/000";
+  a.weights = w.data();
+  a.grid_h = gh;
+  a.grid_w = gw;
+  a.subspaces = Q;
+  a.image_rgb = rgb.data();
+  a.img_h = 300;
+  a.img_w = 420;
+  std::string apng = render_assignment_png(a);
+  maybe_keep("assignment_over_image.png", apng);
+  EXPECT_FALSE(decode(apng).empty());
 }
 
 TEST(Render, SanitizeFilename) {
