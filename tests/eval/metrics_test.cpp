@@ -595,6 +595,59 @@ TEST(ClassMetrics, ImageOnlyAndPixelOnlySets) {
   EXPECT_TRUE(j["pixel"]["auroc"].is_number());
 }
 
+TEST(ClassMetrics, EdgeCases) {
+  // Every pixel anomalous: no normal pixel -> pixel AUROC/AP/F1 and both AUPROs n/a.
+  std::vector<float> map(16);
+  for (int i = 0; i < 16; ++i) map[size_t(i)] = float(i);
+  std::vector<uint8_t> full(16, 1), none(16, 0);
+  ClassData c;
+  c.name = "all_defect";
+  c.image_scores = {1.0f};
+  c.image_labels = {1};
+  c.height = c.width = 4;
+  c.maps = {map.data()};
+  c.masks = {full.data()};
+  c.has_masks = true;
+  ClassMetrics m = compute_class_metrics(c);
+  EXPECT_TRUE(m.has_pixel);
+  EXPECT_FALSE(m.pixel.auroc);
+  EXPECT_FALSE(m.aupro_mvtec);
+  EXPECT_FALSE(m.aupro_anomalyclip);
+  EXPECT_EQ(m.n_regions, 1);
+  // No anomalous pixel at all (a class of normal images): everything pixel-level n/a.
+  c.masks = {nullptr};
+  c.image_labels = {0};
+  m = compute_class_metrics(c);
+  EXPECT_FALSE(m.pixel.auroc);
+  EXPECT_FALSE(m.aupro_mvtec);
+  EXPECT_EQ(m.pixel.n_neg, 16);
+  // One image with one region: defined, and equal to the brute force.
+  std::vector<uint8_t> one(16, 0);
+  one[5] = one[6] = one[10] = 1;
+  c.masks = {one.data()};
+  m = compute_class_metrics(c);
+  std::vector<uint8_t> yy(one.begin(), one.end());
+  EXPECT_NEAR(*m.pixel.auroc, brute_auroc_pairs(map, yy), 1e-15);
+  EXPECT_NEAR(*m.aupro_mvtec, brute_aupro_mvtec({map}, {one}, 4, 4), 1e-12);
+  // Pixel metrics switched off, or an image-only set with maps: no pixel block.
+  MetricsOptions off;
+  off.pixel = false;
+  EXPECT_FALSE(compute_class_metrics(c, off).has_pixel);
+  c.has_masks = false;
+  EXPECT_FALSE(compute_class_metrics(c).has_pixel);
+  // Only one AUPRO variant requested.
+  c.has_masks = true;
+  MetricsOptions only_mvtec;
+  only_mvtec.aupro_anomalyclip = false;
+  m = compute_class_metrics(c, only_mvtec);
+  EXPECT_FALSE(m.aupro_anomalyclip);
+  EXPECT_TRUE(m.aupro_mvtec);
+  // Bad FPR limit is a usage error.
+  MetricsOptions bad;
+  bad.pro_fpr_limit = 0;
+  EXPECT_THROW(compute_class_metrics(c, bad), Error);
+}
+
 TEST(ClassMetrics, BadInputNamesClassFieldAndImage) {
   ClassData c;
   c.name = "cable";
