@@ -58,4 +58,4 @@ config::Spec flag_multi(const char* name, const char* help, bool required = fals
 #define TC_CONCAT2_(a, b) a##b
 #define TC_CONCAT_(a, b) TC_CONCAT2_(a, b)
 #define TC_REGISTER_COMMAND(...) \
-  static const bool TC_CONCAT_(tc_registered_, __LINE__) = ::tc::app::register_command(__VA_ARGS__)
+  static const bool TC_CONCAT_(tc_registered_, __COUNTER__) = ::tc::app::register_command(__VA_ARGS__)
