@@ -84,6 +84,46 @@ struct ClassMetrics {
   double seconds = 0;      // wall time of compute_class_metrics
 };
 
+// Pixel-level results of one class.
+struct PixelMetrics {
+  BinaryMetrics pixel;  // AUROC / AP / F1-max over all pixels
+  std::optional<double> aupro_anomalyclip, aupro_mvtec;
+  int64_t n_regions = 0;
+};
+
+// Streaming form of the pixel metrics: feed the images of one class one at a time (e.g. straight
+// from the evaluation loop, without keeping the maps), then finish(). Holds 4 bytes per normal
+// pixel and 8 per anomalous pixel, and as much again while sorting in finish().
+class PixelAccumulator {
+ public:
+  // `name` and `first_image` only label error messages ("class 'x', image i").
+  PixelAccumulator(int height, int width, std::string name = {}, int64_t first_image = 0);
+  void reserve(int64_t images);  // optional: allocate for this many images at once
+  void reserve_pixels(int64_t normal, int64_t anomalous);
+  // `mask` nullptr = all-zero mask. Input error on a non-finite score.
+  void add(const float* map, const uint8_t* mask);
+  int64_t images() const { return n_images_; }
+  // Computes everything (sorting on up to `opts.threads` threads, auto = 2) and empties the
+  // accumulator.
+  PixelMetrics finish(const MetricsOptions& opts = {});
+  // Several accumulators of the same class (e.g. filled by different threads).
+  static PixelMetrics finish(std::vector<PixelAccumulator>& parts, const MetricsOptions& opts = {});
+
+ private:
+  int h_, w_;
+  std::string name_;
+  int64_t first_image_, n_images_ = 0;
+  std::vector<uint32_t> neg_;       // order-preserving keys of normal pixels
+  std::vector<uint64_t> pos_;       // key << 32 | region id of anomalous pixels
+  std::vector<double> inv_area_;    // region id -> 1 / area
+  std::vector<int32_t> labels_, area_;
+};
+
+// Assembles a class result from image scores/labels and (optionally) streamed pixel metrics.
+ClassMetrics class_metrics_from(std::string name, const std::vector<float>& image_scores,
+                                const std::vector<uint8_t>& image_labels,
+                                const std::optional<PixelMetrics>& pixel);
+
 // Image-level (or any flat) metrics. Scores must be finite (input error otherwise).
 BinaryMetrics binary_metrics(const float* scores, const uint8_t* labels, size_t n);
 

@@ -595,6 +595,55 @@ TEST(ClassMetrics, ImageOnlyAndPixelOnlySets) {
   EXPECT_TRUE(j["pixel"]["auroc"].is_number());
 }
 
+TEST(PixelAccumulator, StreamingEqualsBatchAndBruteForce) {
+  ProData d = random_pro_data(31, 7, 12, 13, 11);
+  std::vector<float> flat_s;
+  std::vector<uint8_t> flat_y;
+  for (size_t i = 0; i < d.maps.size(); ++i) {
+    flat_s.insert(flat_s.end(), d.maps[i].begin(), d.maps[i].end());
+    flat_y.insert(flat_y.end(), d.masks[i].begin(), d.masks[i].end());
+  }
+  for (int threads : {1, 2}) {
+    MetricsOptions o;
+    o.threads = threads;  // 2: the single accumulator's normal pixels are sorted in two chunks
+    PixelAccumulator acc(12, 13, "stream");
+    for (size_t i = 0; i < d.maps.size(); ++i) {
+      bool normal = std::count(d.masks[i].begin(), d.masks[i].end(), 1) == 0;
+      acc.add(d.maps[i].data(), normal ? nullptr : d.masks[i].data());
+    }
+    EXPECT_EQ(acc.images(), 7);
+    PixelMetrics pm = acc.finish(o);
+    EXPECT_EQ(acc.images(), 0);  // emptied
+    EXPECT_NEAR(*pm.pixel.auroc, brute_auroc_pairs(flat_s, flat_y), 1e-12) << threads;
+    EXPECT_NEAR(*pm.aupro_mvtec, brute_aupro_mvtec(d.maps, d.masks, d.h, d.w), 1e-12) << threads;
+    EXPECT_NEAR(*pm.aupro_anomalyclip, *brute_aupro_anomalyclip(d.maps, d.masks, d.h, d.w), 1e-12) << threads;
+    // Three parts (as three threads would fill them), merged.
+    std::vector<PixelAccumulator> parts;
+    for (int k = 0; k < 3; ++k) parts.emplace_back(12, 13);
+    for (size_t i = 0; i < d.maps.size(); ++i) parts[i % 3].add(d.maps[i].data(), d.masks[i].data());
+    PixelMetrics pp = PixelAccumulator::finish(parts, o);
+    EXPECT_NEAR(*pp.pixel.auroc, *pm.pixel.auroc, 1e-15);
+    EXPECT_NEAR(*pp.pixel.ap, *pm.pixel.ap, 1e-15);
+    EXPECT_EQ(*pp.pixel.f1_threshold, *pm.pixel.f1_threshold);
+    EXPECT_NEAR(*pp.aupro_mvtec, *pm.aupro_mvtec, 1e-14);
+    EXPECT_NEAR(*pp.aupro_anomalyclip, *pm.aupro_anomalyclip, 1e-14);
+    EXPECT_EQ(pp.n_regions, pm.n_regions);
+    // Assembled with image metrics.
+    ClassMetrics c = class_metrics_from("stream", {0.1f, 0.9f}, {0, 1}, pm);
+    EXPECT_TRUE(c.has_pixel);
+    EXPECT_DOUBLE_EQ(*c.image.auroc, 1.0);
+    EXPECT_EQ(*c.aupro_mvtec, *pm.aupro_mvtec);
+  }
+  PixelAccumulator bad(2, 2, "cable", 10);
+  std::vector<float> m{0.f, 1.f, NAN, 0.f};
+  try {
+    bad.add(m.data(), nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("class 'cable', image 10"), std::string::npos) << e.message();
+  }
+}
+
 TEST(ClassMetrics, EdgeCases) {
   // Every pixel anomalous: no normal pixel -> pixel AUROC/AP/F1 and both AUPROs n/a.
   std::vector<float> map(16);
