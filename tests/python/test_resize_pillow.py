@@ -70,6 +70,13 @@ def main():
         gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
         add_resize(gray, ow, oh, "bilinear", f"random gray {w}x{h}->{ow}x{oh} bilinear")
         add_resize(gray, ow, oh, "bicubic", f"random gray {w}x{h}->{ow}x{oh} bicubic")
+    # A random sweep of small sizes (1..160 px, any aspect, up and down, both filters).
+    for _ in range(60):
+        w, h, ow, oh = (int(v) for v in rng.integers(1, 161, 4))
+        filt = ("bicubic", "bilinear")[int(rng.integers(0, 2))]
+        ch = int(rng.integers(0, 2))
+        arr = rng.integers(0, 256, (h, w, 3) if ch else (h, w), dtype=np.uint8)
+        add_resize(arr, ow, oh, filt, f"sweep {'rgb' if ch else 'gray'} {w}x{h}->{ow}x{oh} {filt}")
     for kind in ("checker", "blocks", "gradient", "edges"):
         for (w, h, ow, oh) in [(640, 480, 518, 518), (97, 89, 518, 518), (1024, 768, 336, 336),
                                (50, 50, 51, 49)]:
