@@ -379,7 +379,8 @@ PixelMetrics PixelAccumulator::finish(const MetricsOptions& opts) {
   std::vector<PixelAccumulator> parts;
   parts.push_back(std::move(*this));
   PixelMetrics r = finish(parts, opts);
-  *this = PixelAccumulator(h_, w_, name_, first_image_ + parts[0].n_images_);
+  const PixelAccumulator& used = parts[0];
+  *this = PixelAccumulator(used.h_, used.w_, used.name_, used.first_image_ + used.n_images_);
   return r;
 }
 
@@ -390,7 +391,9 @@ PixelMetrics PixelAccumulator::finish(std::vector<PixelAccumulator>& parts, cons
   PixelMetrics out;
   // Global region ids: each part's follow the previous parts'.
   std::vector<double> inv_area;
-  int64_t pixels = 0;
+  int64_t pixels = 0, regions = 0;
+  for (auto& part : parts) regions += int64_t(part.inv_area_.size());
+  TC_CHECK(regions < int64_t(UINT32_MAX), "too many ground-truth regions ({})", regions);
   for (auto& part : parts) {
     const uint64_t base = inv_area.size();
     if (base)
@@ -399,7 +402,6 @@ PixelMetrics PixelAccumulator::finish(std::vector<PixelAccumulator>& parts, cons
     std::vector<double>().swap(part.inv_area_);
     pixels += int64_t(part.neg_.size() + part.pos_.size());
   }
-  TC_CHECK(inv_area.size() < size_t(UINT32_MAX), "too many ground-truth regions");
   out.n_regions = int64_t(inv_area.size());
 
   // Sort jobs: each part's anomalous pixels, and its normal pixels in one or two chunks so that

@@ -613,7 +613,14 @@ TEST(PixelAccumulator, StreamingEqualsBatchAndBruteForce) {
     }
     EXPECT_EQ(acc.images(), 7);
     PixelMetrics pm = acc.finish(o);
-    EXPECT_EQ(acc.images(), 0);  // emptied
+    EXPECT_EQ(acc.images(), 0);  // emptied, name and image numbering kept for messages
+    std::vector<float> nan_map(12 * 13, NAN);
+    try {
+      acc.add(nan_map.data(), nullptr);
+      ADD_FAILURE();
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find("class 'stream', image 7"), std::string::npos) << e.message();
+    }
     EXPECT_NEAR(*pm.pixel.auroc, brute_auroc_pairs(flat_s, flat_y), 1e-12) << threads;
     EXPECT_NEAR(*pm.aupro_mvtec, brute_aupro_mvtec(d.maps, d.masks, d.h, d.w), 1e-12) << threads;
     EXPECT_NEAR(*pm.aupro_anomalyclip, *brute_aupro_anomalyclip(d.maps, d.masks, d.h, d.w), 1e-12) << threads;
