@@ -311,13 +311,19 @@ void scan_mvtec_like(Scan& s, const MvtecLike& m) {
                              "scanned as class '{}'",
                              s.info().name, root.string(), classes.size(), m.single_class));
   }
-  const std::string& suffix_hint = s.info().name == "btad" ? "<stem>.png" : "<stem>_mask.png";
+  // BTAD masks keep the image stem; the other MVTec-like sets add _mask.
+  const std::string mask_suffix = s.info().name == "btad" ? "" : "_mask";
   for (const auto& [cls, dir] : classes) {
     const size_t before = s.count();
     std::map<std::string, MaskIndex> masks;  // per defect folder
     for (const auto& split : wanted_splits(s)) {
       const fs::path sdir = dir / split;
       if (!is_dir(sdir)) continue;
+      if (const auto loose = list_images(sdir); !loose.empty())
+        s.warn().add("images outside defect folders",
+                     fmt::format("{} images directly in '{}' are ignored (expected {}/<defect>/*.png, "
+                                 "e.g. {}/good/)",
+                                 loose.size(), sdir.string(), split, split));
       for (const auto& defect : list_dirs(sdir)) {
         const bool normal = is_normal_name(defect, m.normal_names);
         const auto images = list_images(sdir / defect);
@@ -343,7 +349,7 @@ void scan_mvtec_like(Scan& s, const MvtecLike& m) {
           auto mask = idx.exists() ? idx.find(stem_of(f)) : std::nullopt;
           if (!mask && idx.exists())
             s.missing_mask(sdir / defect / f,
-                           fmt::format("'{}'", (idx.dir() / suffix_hint).string()));
+                           fmt::format("'{}'", (idx.dir() / (stem_of(f) + mask_suffix + ".png")).string()));
           s.add(cls, defect, split, sdir / defect / f, 1, mask, mask.has_value());
         }
       }

@@ -126,7 +126,9 @@ TEST(Layouts, Mvtec) {
                    "bottle test good 0 m bottle/test/good/000.png",
                    "grid test bent 1 m grid/test/bent/000.png grid/ground_truth/bent/000_mask.png",
                    "grid test good 0 m grid/test/good/000.png"}));
-  EXPECT_TRUE(lay_warned(r, "bottle/test/broken_large/001.png' has no mask")) << lay_all_warnings(r);
+  EXPECT_TRUE(lay_warned(r, "bottle/test/broken_large/001.png' has no mask (expected '" +
+                             (t.path() / "bottle/ground_truth/broken_large/001_mask.png").string() + "')"))
+      << lay_all_warnings(r);
   EXPECT_TRUE(lay_warned(r, "005_mask.png' matches no image")) << lay_all_warnings(r);
   EXPECT_EQ(r.warnings.size(), 2u) << lay_all_warnings(r);
 
