@@ -1,0 +1,89 @@
+#include "app/setup.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+#include "method/prompt_tokens.h"
+#include "util/check.h"
+#include "util/log.h"
+
+namespace tc::app {
+
+Runtime init_runtime(const config::Config& cfg) {
+  Runtime rt;
+  const auto& env = dist::env();
+  int threads = static_cast<int>(cfg.get_int("runtime.threads"));
+  if (threads <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    threads = std::max(1, cores / std::max(1, env.local_world));
+  }
+  at::set_num_threads(threads);
+  rt.threads = threads;
+
+  std::string dev = cfg.get_string("runtime.device");
+  bool cuda = torch::cuda::is_available();
+  if (dev == "cuda" && !cuda)
+    TC_USAGE_ERROR("--runtime.device cuda: no CUDA device is available to this libtorch "
+                   "(CPU-only build or no GPU visible)");
+  if (dev == "cuda" || (dev == "auto" && cuda)) {
+    int n = static_cast<int>(torch::cuda::device_count());
+    rt.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
+  }
+  std::string backend = cfg.get_string("runtime.comm");
+  int timeout = static_cast<int>(cfg.get_int("runtime.comm_timeout_s"));
+  if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_compiled() ? "nccl" : (env.mpi ? "mpi" : "single");
+  rt.comm = dist::make_communicator(backend, timeout);
+  log::info("runtime: rank {}/{} (local {}/{}), device {}, {} thread(s), communicator {}",
+            env.rank, env.world, env.local_rank, env.local_world, rt.device.str(), threads,
+            rt.comm->backend());
+  return rt;
+}
+
+clip::LoadOptions clip_load_options(const config::Config& cfg) {
+  clip::LoadOptions o;
+  o.preset = cfg.get_string("model.preset");
+  o.image_size = static_cast<int>(cfg.get_int("model.image_size"));
+  o.vv_from = static_cast<int>(cfg.get_int("model.vv_from"));
+  for (int64_t l : cfg.get_int_list("model.layers")) o.layers.push_back(static_cast<int>(l));
+  o.activation = cfg.get_string("model.activation");
+  o.precision = cfg.get_string("model.precision");
+  return o;
+}
+
+clip::LoadedClip load_backbone(const config::Config& cfg, const std::string& weights) {
+  clip::LoadOptions o = clip_load_options(cfg);
+  if (weights.empty()) {
+    std::string preset = o.preset == "auto" ? "tiny" : o.preset;
+    auto seed = static_cast<uint64_t>(cfg.get_int("model.init_seed"));
+    log::warn("no --weights: using a RANDOM-initialised '{}' CLIP (seed {}). Results show that the "
+              "pipeline runs, not zero-shot skill.", preset, seed);
+    return clip::random_clip(preset, seed, o);
+  }
+  auto loaded = clip::load_clip(weights, o);
+  log::info("backbone: {} ({}), {}", weights, loaded.format, loaded.model->config.describe());
+  return loaded;
+}
+
+clip::Tokenizer load_tokenizer(const std::string& bpe, const clip::LoadedClip& backbone) {
+  if (!bpe.empty()) return clip::Tokenizer::load(bpe);
+  TC_CHECK_USAGE(backbone.random,
+                 "--bpe is required with pretrained weights ({}): give CLIP's vocabulary file "
+                 "(bpe_simple_vocab_16e6.txt.gz, or a Hugging Face vocab.json next to merges.txt)",
+                 backbone.path);
+  return clip::Tokenizer::byte_fallback(backbone.model->config.text.vocab);
+}
+
+method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tokenizer& tokenizer,
+                               const method::MethodOptions& options, uint64_t seed,
+                               const torch::Device& device) {
+  options.validate(backbone.model->config.text.layers);
+  auto tokens = method::make_prompt_tokens(tokenizer, options.prompt_length,
+                                           backbone.model->config.text.context);
+  method::Detector det(backbone.model, options, tokens, seed);
+  det->to(device);
+  return det;
+}
+
+}  // namespace tc::app

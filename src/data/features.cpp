@@ -1,0 +1,301 @@
+#include "data/features.h"
+
+#include <ATen/ATen.h>
+#include <H5Cpp.h>
+
+#include <filesystem>
+
+#include "util/check.h"
+
+namespace tc::data {
+namespace detail_features {
+
+std::string join_ints(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+void put_str(H5::H5Object& o, const char* name, const std::string& v) {
+  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+  t.setCset(H5T_CSET_UTF8);
+  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
+}
+void put_int(H5::H5Object& o, const char* name, int64_t v) {
+  o.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT64, &v);
+}
+bool has_attr(H5::H5Object& o, const char* name) { return o.attrExists(name); }
+std::string get_str(H5::H5Object& o, const char* name, const std::string& path) {
+  TC_CHECK_INPUT(has_attr(o, name), "feature cache '{}': attribute '{}' is missing", path, name);
+  auto a = o.openAttribute(name);
+  std::string v;
+  a.read(a.getStrType(), v);
+  return v;
+}
+int64_t get_int(H5::H5Object& o, const char* name, const std::string& path) {
+  TC_CHECK_INPUT(has_attr(o, name), "feature cache '{}': attribute '{}' is missing", path, name);
+  int64_t v = 0;
+  o.openAttribute(name).read(H5::PredType::NATIVE_INT64, &v);
+  return v;
+}
+
+FeatureKey key_of(H5::H5File& f, const std::string& path) {
+  std::string format = get_str(f, "format", path);
+  TC_CHECK_INPUT(format == kFeaturesFormat, "'{}' is a '{}' file, not a feature cache ('{}')", path,
+                 format, kFeaturesFormat);
+  int64_t version = get_int(f, "version", path);
+  TC_CHECK_INPUT(version == kFeaturesVersion, "feature cache '{}': version {}, this build reads {}", path,
+                 version, kFeaturesVersion);
+  FeatureKey k;
+  k.backbone_fingerprint = get_str(f, "backbone_fingerprint", path);
+  k.image_size = static_cast<int>(get_int(f, "image_size", path));
+  std::string layers = get_str(f, "layers", path);
+  size_t pos = 0;
+  while (pos < layers.size()) {
+    size_t c = layers.find(',', pos);
+    k.layers.push_back(std::stoi(layers.substr(pos, c - pos)));
+    pos = c == std::string::npos ? layers.size() : c + 1;
+  }
+  k.vv_from = static_cast<int>(get_int(f, "vv_from", path));
+  k.dataset_hash = get_str(f, "dataset_hash", path);
+  return k;
+}
+
+// The first differing field, or "" when the keys match.
+std::string key_difference(const FeatureKey& have, const FeatureKey& want) {
+  if (have.backbone_fingerprint != want.backbone_fingerprint)
+    return fmt::format("backbone fingerprint {} (this run: {})", have.backbone_fingerprint, want.backbone_fingerprint);
+  if (have.image_size != want.image_size)
+    return fmt::format("image size {} (this run: {})", have.image_size, want.image_size);
+  if (have.layers != want.layers)
+    return fmt::format("layers {} (this run: {})", join_ints(have.layers), join_ints(want.layers));
+  if (have.vv_from != want.vv_from)
+    return fmt::format("V-V from block {} (this run: {})", have.vv_from, want.vv_from);
+  if (have.dataset_hash != want.dataset_hash)
+    return fmt::format("dataset content hash {} (this run: {})", have.dataset_hash, want.dataset_hash);
+  return {};
+}
+
+at::Tensor read_rows(H5::DataSet& ds, const std::vector<int64_t>& idx) {
+  auto fsp = ds.getSpace();
+  int nd = fsp.getSimpleExtentNdims();
+  std::vector<hsize_t> dims(static_cast<size_t>(nd));
+  fsp.getSimpleExtentDims(dims.data());
+  std::vector<int64_t> shape(dims.begin(), dims.end());
+  shape[0] = static_cast<int64_t>(idx.size());
+  at::Tensor out = at::empty(shape, at::kFloat);
+  std::vector<hsize_t> count = dims, start(static_cast<size_t>(nd), 0);
+  count[0] = 1;
+  H5::DataSpace msp(nd, count.data());
+  int64_t row_elems = out.numel() / std::max<int64_t>(1, shape[0]);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    start[0] = static_cast<hsize_t>(idx[i]);
+    fsp.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+    ds.read(out.data_ptr<float>() + static_cast<int64_t>(i) * row_elems, H5::PredType::NATIVE_FLOAT, msp, fsp);
+  }
+  return out;
+}
+
+void write_rows(H5::DataSet& ds, int64_t row, const at::Tensor& t_in) {
+  at::Tensor t = t_in.detach().to(at::kCPU).to(at::kFloat).contiguous();
+  auto fsp = ds.getSpace();
+  int nd = fsp.getSimpleExtentNdims();
+  std::vector<hsize_t> dims(static_cast<size_t>(nd)), start(static_cast<size_t>(nd), 0);
+  fsp.getSimpleExtentDims(dims.data());
+  TC_CHECK_EQ(static_cast<int64_t>(t.dim()), static_cast<int64_t>(nd), "feature rows rank");
+  std::vector<hsize_t> count = dims;
+  count[0] = static_cast<hsize_t>(t.size(0));
+  for (int d = 1; d < nd; ++d)
+    TC_CHECK_EQ(static_cast<int64_t>(dims[d]), t.size(d), "feature row shape (dim {})", d);
+  start[0] = static_cast<hsize_t>(row);
+  fsp.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+  H5::DataSpace msp(nd, count.data());
+  ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT, msp, fsp);
+}
+
+}  // namespace detail_features
+
+using namespace detail_features;
+
+FeatureKey feature_key(const std::string& fingerprint, int image_size, const std::vector<int>& layers,
+                       int vv_from, const std::string& dataset_hash) {
+  return FeatureKey{fingerprint, image_size, layers, vv_from, dataset_hash};
+}
+
+// ---------------------------------------------------------------- reader
+
+struct FeatureCacheReader::Impl {
+  std::string path;
+  H5::H5File file;
+  mutable H5::DataSet global;
+  mutable std::vector<H5::DataSet> tokens;
+  int64_t n = 0;
+};
+
+FeatureCacheReader::FeatureCacheReader(const std::string& path, const FeatureKey& expected)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  TC_CHECK_INPUT(std::filesystem::exists(path), "feature cache '{}' does not exist (build it with "
+                                                "'tokenclip cache build')", path);
+  try {
+    H5::Exception::dontPrint();
+    impl_->file = H5::H5File(path, H5F_ACC_RDONLY);
+    FeatureKey have = key_of(impl_->file, path);
+    std::string diff = key_difference(have, expected);
+    TC_CHECK_INPUT(diff.empty(), "feature cache '{}' was built for another run: {}; rebuild it with "
+                                 "'tokenclip cache build'", path, diff);
+    impl_->n = get_int(impl_->file, "size", path);
+    impl_->global = impl_->file.openDataSet("global");
+    for (int l : have.layers) impl_->tokens.push_back(impl_->file.openDataSet("tokens/" + std::to_string(l)));
+    std::vector<uint8_t> done(static_cast<size_t>(impl_->n));
+    if (impl_->n > 0) impl_->file.openDataSet("done").read(done.data(), H5::PredType::NATIVE_UINT8);
+    int64_t missing = std::count(done.begin(), done.end(), uint8_t{0});
+    TC_CHECK_INPUT(missing == 0, "feature cache '{}' is incomplete ({} of {} rows missing); finish it "
+                                 "with 'tokenclip cache build' (it resumes)", path, missing, impl_->n);
+  } catch (const H5::Exception& e) {
+    TC_INPUT_ERROR("feature cache '{}': {}", path, e.getDetailMsg());
+  }
+}
+
+FeatureCacheReader::~FeatureCacheReader() = default;
+int64_t FeatureCacheReader::size() const { return impl_->n; }
+
+FeatureRows FeatureCacheReader::read(const std::vector<int64_t>& idx) const {
+  for (int64_t i : idx)
+    TC_CHECK(i >= 0 && i < impl_->n, "feature cache row {} out of range [0, {})", i, impl_->n);
+  FeatureRows r;
+  try {
+    r.global = read_rows(impl_->global, idx);
+    for (auto& ds : impl_->tokens) r.tokens.push_back(read_rows(ds, idx));
+  } catch (const H5::Exception& e) {
+    TC_INPUT_ERROR("feature cache '{}': read failed: {}", impl_->path, e.getDetailMsg());
+  }
+  return r;
+}
+
+FeatureKey read_feature_key(const std::string& path) {
+  H5::Exception::dontPrint();
+  try {
+    H5::H5File f(path, H5F_ACC_RDONLY);
+    return key_of(f, path);
+  } catch (const H5::Exception& e) {
+    TC_INPUT_ERROR("feature cache '{}': {}", path, e.getDetailMsg());
+  }
+}
+
+// ---------------------------------------------------------------- writer
+
+struct FeatureCacheWriter::Impl {
+  std::string path;
+  H5::H5File file;
+  H5::DataSet global, done;
+  std::vector<H5::DataSet> tokens;
+  std::vector<uint8_t> done_flags;
+  int64_t n = 0;
+};
+
+FeatureCacheWriter::FeatureCacheWriter(const std::string& path, const FeatureKey& key, int64_t rows,
+                                       int embed_dim, int tokens_per_image)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  impl_->n = rows;
+  H5::Exception::dontPrint();
+  bool resumed = false;
+  try {
+    if (std::filesystem::exists(path)) {
+      try {
+        H5::H5File f(path, H5F_ACC_RDWR);
+        if (key_difference(key_of(f, path), key).empty() && get_int(f, "size", path) == rows) {
+          impl_->file = f;
+          resumed = true;
+        }
+      } catch (const tc::Error&) {
+        // not a cache of ours: start over below
+      } catch (const H5::Exception&) {
+      }
+    }
+    hsize_t n = static_cast<hsize_t>(rows), D = static_cast<hsize_t>(embed_dim),
+            T = static_cast<hsize_t>(tokens_per_image);
+    if (!resumed) {
+      impl_->file = H5::H5File(path, H5F_ACC_TRUNC);
+      auto& f = impl_->file;
+      put_str(f, "format", kFeaturesFormat);
+      put_int(f, "version", kFeaturesVersion);
+      put_str(f, "backbone_fingerprint", key.backbone_fingerprint);
+      put_int(f, "image_size", key.image_size);
+      put_str(f, "layers", join_ints(key.layers));
+      put_int(f, "vv_from", key.vv_from);
+      put_str(f, "dataset_hash", key.dataset_hash);
+      put_str(f, "dtype", "float32");
+      put_int(f, "size", rows);
+      hsize_t d2[2] = {n, D}, c2[2] = {1, D};
+      H5::DSetCreatPropList p2;
+      if (rows > 0) p2.setChunk(2, c2);
+      f.createDataSet("global", H5::PredType::IEEE_F32LE, H5::DataSpace(2, d2), p2);
+      auto g = f.createGroup("tokens");
+      for (int l : key.layers) {
+        hsize_t d3[3] = {n, T, D}, c3[3] = {1, T, D};
+        H5::DSetCreatPropList p3;
+        if (rows > 0) p3.setChunk(3, c3);
+        g.createDataSet(std::to_string(l), H5::PredType::IEEE_F32LE, H5::DataSpace(3, d3), p3);
+      }
+      std::vector<uint8_t> zeros(static_cast<size_t>(rows), 0);
+      auto ds = f.createDataSet("done", H5::PredType::STD_U8LE, H5::DataSpace(1, &n));
+      if (rows > 0) ds.write(zeros.data(), H5::PredType::NATIVE_UINT8);
+    }
+    impl_->global = impl_->file.openDataSet("global");
+    for (int l : key.layers) impl_->tokens.push_back(impl_->file.openDataSet("tokens/" + std::to_string(l)));
+    impl_->done = impl_->file.openDataSet("done");
+    impl_->done_flags.assign(static_cast<size_t>(rows), 0);
+    if (rows > 0) impl_->done.read(impl_->done_flags.data(), H5::PredType::NATIVE_UINT8);
+  } catch (const H5::Exception& e) {
+    TC_RUNTIME_ERROR("feature cache '{}': cannot create: {}", path, e.getDetailMsg());
+  }
+}
+
+FeatureCacheWriter::~FeatureCacheWriter() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+std::vector<int64_t> FeatureCacheWriter::pending() const {
+  std::vector<int64_t> p;
+  for (int64_t i = 0; i < impl_->n; ++i)
+    if (!impl_->done_flags[static_cast<size_t>(i)]) p.push_back(i);
+  return p;
+}
+
+void FeatureCacheWriter::write(int64_t row, const FeatureRows& rows) {
+  int64_t b = rows.global.size(0);
+  TC_CHECK(row >= 0 && row + b <= impl_->n, "feature rows [{}, {}) outside [0, {})", row, row + b, impl_->n);
+  TC_CHECK_EQ(rows.tokens.size(), impl_->tokens.size(), "token layers in a feature batch");
+  try {
+    write_rows(impl_->global, row, rows.global);
+    for (size_t l = 0; l < rows.tokens.size(); ++l) write_rows(impl_->tokens[l], row, rows.tokens[l]);
+    // Rows are flushed before they are marked done, so an interruption never leaves a row
+    // marked done with missing data.
+    impl_->file.flush(H5F_SCOPE_GLOBAL);
+    for (int64_t i = row; i < row + b; ++i) impl_->done_flags[static_cast<size_t>(i)] = 1;
+    auto fsp = impl_->done.getSpace();
+    hsize_t start = static_cast<hsize_t>(row), count = static_cast<hsize_t>(b);
+    fsp.selectHyperslab(H5S_SELECT_SET, &count, &start);
+    H5::DataSpace msp(1, &count);
+    impl_->done.write(impl_->done_flags.data() + row, H5::PredType::NATIVE_UINT8, msp, fsp);
+    impl_->file.flush(H5F_SCOPE_GLOBAL);
+  } catch (const H5::Exception& e) {
+    TC_RUNTIME_ERROR("feature cache '{}': write failed: {}", impl_->path, e.getDetailMsg());
+  }
+}
+
+void FeatureCacheWriter::close() {
+  if (impl_ && impl_->file.getId() >= 0) {
+    impl_->global.close();
+    impl_->done.close();
+    for (auto& t : impl_->tokens) t.close();
+    impl_->file.close();
+  }
+}
+
+}  // namespace tc::data
