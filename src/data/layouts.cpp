@@ -1038,6 +1038,17 @@ const LayoutInfo& layout_info(const std::string& name) {
                  near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near), list);
 }
 
+std::string describe_layouts() {
+  std::string out = fmt::format("{:<9} {:<10} {:<5} {:<6} {:<10} {}\n", "layout", "domain", "level",
+                                "masks", "splits", "folders");
+  for (const auto& l : layouts()) {
+    const std::string rule = l.level == "image" ? "none" : fmt::format("> {}", l.mask_threshold);
+    out += fmt::format("{:<9} {:<10} {:<5} {:<6} {:<10} {}\n", l.name, l.domain, l.level, rule,
+                       l.has_split ? "test/train" : "test", l.description);
+  }
+  return out;
+}
+
 ScanResult scan_layout(const std::string& layout, const std::string& root, const ScanOptions& opt) {
   namespace fs = std::filesystem;
   const LayoutInfo& info = layout_info(layout);

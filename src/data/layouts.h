@@ -29,6 +29,8 @@ struct LayoutInfo {
 
 const std::vector<LayoutInfo>& layouts();
 const LayoutInfo& layout_info(const std::string& name);  // Usage error with suggestion
+// One line per layout (name, domain, level, mask rule, split, description), for --help.
+std::string describe_layouts();
 
 struct ScanOptions {
   std::string split = "test";  // test | train | all

@@ -94,6 +94,14 @@ TEST(Layouts, TableListsTheProtocolDatasets) {
   EXPECT_EQ(tc::data::layout_info("brainmri").level, "image");
 }
 
+TEST(Layouts, DescribeListsEveryLayoutOnItsOwnLine) {
+  const std::string d = tc::data::describe_layouts();
+  EXPECT_EQ(std::count(d.begin(), d.end(), '\n'), 19);  // header + 18 layouts
+  EXPECT_NE(d.find("\nkvasir    medical    pixel > 127  test       Kvasir-SEG"), std::string::npos) << d;
+  EXPECT_NE(d.find("\nbrainmri  medical    image none   test       "), std::string::npos) << d;
+  EXPECT_NE(d.find("\nmvtec     industrial both  > 0    test/train MVTec AD"), std::string::npos) << d;
+}
+
 TEST(Layouts, UnknownLayoutIsAUsageErrorWithASuggestion) {
   lay_expect_error([] { tc::data::layout_info("mvtex"); }, tc::ErrorKind::Usage,
                    {"unknown layout 'mvtex'", "did you mean 'mvtec'?", "brainmri"});
