@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds and runs the libFuzzer targets (NOT part of CI: needs clang with libFuzzer).
-#   fuzz/run.sh [SECONDS=600] [extra libFuzzer flags...]
-# Builds into build-fuzz/ with a direct clang++ command (the torch-free parsing core only, so
-# the project need not be configured with clang), then fuzzes at the lowest CPU priority.
-# New inputs go to build-fuzz/corpus-*; the committed seeds in fuzz/corpus/ are read only.
+# Builds and runs a libFuzzer target (NOT part of CI: needs clang with libFuzzer).
+#   [FUZZ_TARGET=safetensors|tokenizer] fuzz/run.sh [SECONDS=600] [extra libFuzzer flags...]
+# Builds into build-fuzz/ with a direct clang++ command (torch-free sources only, so the
+# project need not be configured with clang), then fuzzes at the lowest CPU priority.
+# New inputs go to build-fuzz/corpus-<target>; the committed seeds in fuzz/corpus/ are read only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
 shift || true
+target=${FUZZ_TARGET:-safetensors}
 
 if ! command -v clang++ >/dev/null; then
   echo "clang++ not found; installing it (Debian)" >&2
@@ -15,11 +16,21 @@ if ! command -v clang++ >/dev/null; then
 fi
 
 out=build-fuzz
-mkdir -p "$out/corpus-safetensors" "$out/artifacts"
-clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Isrc fuzz/safetensors_fuzz.cpp src/clip/safetensors.cpp src/util/check.cpp src/util/fs.cpp \
-  -lfmt -o "$out/safetensors_fuzz"
+mkdir -p "$out/corpus-$target" "$out/artifacts"
+flags=(-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc)
+common=(src/util/check.cpp src/util/fs.cpp -lfmt)
+case $target in
+  safetensors)
+    clang++ "${flags[@]}" fuzz/safetensors_fuzz.cpp src/clip/safetensors.cpp "${common[@]}" \
+      -o "$out/safetensors_fuzz"
+    extra=(-dict=fuzz/safetensors.dict -max_len=4096) ;;
+  tokenizer)
+    clang++ "${flags[@]}" fuzz/tokenizer_fuzz.cpp src/clip/tokenizer.cpp "${common[@]}" -lz \
+      -o "$out/tokenizer_fuzz"
+    extra=(-max_len=512) ;;
+  *) echo "unknown FUZZ_TARGET '$target' (safetensors|tokenizer)" >&2; exit 2 ;;
+esac
 
-nice -n 19 "$out/safetensors_fuzz" "$out/corpus-safetensors" fuzz/corpus/safetensors \
-  -dict=fuzz/safetensors.dict -max_total_time="$secs" -max_len=4096 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/artifacts/" -print_final_stats=1 "$@"
+exec nice -n 19 "$out/${target}_fuzz" "$out/corpus-$target" "fuzz/corpus/$target" "${extra[@]}" \
+  -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix="$out/artifacts/" \
+  -print_final_stats=1 "$@"
