@@ -138,26 +138,34 @@ DetectorOutput DetectorImpl::forward(const torch::Tensor& images, const Targets*
 DetectorOutput DetectorImpl::forward_features(const FeatureBatch& fb, const Targets* targets,
                                               const TextFeatures* text) {
   const auto& cc = clip->config;
-  const int64_t L = int64_t(fb.tokens.size()), S = cc.image_size, Q = opt_.subspaces;
-  const double tau = opt_.temperature;
+  const int64_t L = int64_t(fb.tokens.size());
   TC_CHECK_INPUT(L == int64_t(cc.layers.size()) && L >= 1,
                  "features: {} token layers given, the backbone config returns {}", L, cc.layers.size());
   TC_CHECK_INPUT(fb.global.defined() && fb.global.dim() == 2 && fb.global.size(1) == cc.embed_dim,
                  "features: global must be [B,{}]", cc.embed_dim);
-  const int64_t B = fb.global.size(0);
   for (const auto& t : fb.tokens)
-    TC_CHECK_INPUT(t.dim() == 3 && t.size(0) == B && t.size(1) == 1 + cc.num_patches() &&
+    TC_CHECK_INPUT(t.dim() == 3 && t.size(0) == fb.global.size(0) && t.size(1) == 1 + cc.num_patches() &&
                        t.size(2) == cc.embed_dim,
-                   "features: tokens must be [{},{},{}] per layer", B, 1 + cc.num_patches(), cc.embed_dim);
+                   "features: tokens must be [{},{},{}] per layer", fb.global.size(0),
+                   1 + cc.num_patches(), cc.embed_dim);
+  torch::Tensor log_nu;
+  if (opt_.ot_subspace_marginal == "learned") log_nu = torch::log_softmax(learnable("ot.nu_logits"), 0);
+  return method_head(fb, text ? *text : encode_text(), opt_, cc.image_size, log_nu, targets);
+}
 
+DetectorOutput method_head(const FeatureBatch& fb, const TextFeatures& text,
+                           const MethodOptions& opt_, int64_t S, const torch::Tensor& log_nu,
+                           const Targets* targets) {
+  const int64_t L = int64_t(fb.tokens.size()), Q = opt_.subspaces;
+  const double tau = opt_.temperature;
+  const int64_t B = fb.global.size(0);
+  TC_CHECK(text.subspace.defined() && text.subspace.size(0) == Q, "subspace text must be [Q,2,D]");
   DetectorOutput out;
-  out.text = text ? *text : encode_text();
+  out.text = text;
   const TextFeatures& tf = out.text;
   const bool need_dyn_maps = opt_.dyn_loss || opt_.map_source == "dyn";
   const bool with_loss = targets != nullptr;
 
-  torch::Tensor log_nu;
-  if (opt_.ot_subspace_marginal == "learned") log_nu = torch::log_softmax(learnable("ot.nu_logits"), 0);
   SinkhornOptions so{opt_.ot_eps, opt_.ot_tol, opt_.ot_max_iters, opt_.ot_backprop};
 
   for (int64_t l = 0; l < L; ++l) {
@@ -180,6 +188,7 @@ DetectorOutput DetectorImpl::forward_features(const FeatureBatch& fb, const Targ
       log_plan = greedy_log_plan(cost, opt_.ot_eps, opt_.ot_backprop);
     }
     torch::Tensor A = topk_assignment(log_plan, opt_.topk);
+    out.log_plan.push_back(log_plan);
     out.assignment.push_back(A);
     out.dyn_probs.push_back(dynamic_token_probs(A, sims, tau));
     if (need_dyn_maps) out.dyn_maps.push_back(probs_to_map(out.dyn_probs.back(), S));

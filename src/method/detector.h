@@ -60,6 +60,7 @@ struct DetectorOutput {
   TextFeatures text;
   std::vector<torch::Tensor> base_probs;  // per layer [B,N,2]
   std::vector<torch::Tensor> dyn_probs;   // per layer [B,N,2]
+  std::vector<torch::Tensor> log_plan;    // per layer [B,N,Q] OT (or greedy) log-plan
   std::vector<torch::Tensor> assignment;  // per layer [B,N,Q] (rows sum to 1, k non-zeros)
   std::vector<torch::Tensor> base_maps;   // per layer [B,2,S,S] upsampled probabilities
   std::vector<torch::Tensor> dyn_maps;    // per layer [B,2,S,S] (when dyn_loss or map_source dyn)
@@ -111,5 +112,12 @@ class DetectorImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> learnable_;
 };
 TORCH_MODULE(Detector);
+
+// The method on top of features and text features (what forward_features runs after the text
+// tower): probabilities, OT assignment, maps of size S, scores, losses. `log_nu` is the log
+// subspace marginal (empty = uniform). Exposed for the parity test and for benchmarks.
+DetectorOutput method_head(const FeatureBatch& features, const TextFeatures& text,
+                           const MethodOptions& options, int64_t image_size,
+                           const torch::Tensor& log_nu = {}, const Targets* targets = nullptr);
 
 }  // namespace tc::method
