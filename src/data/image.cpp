@@ -127,37 +127,56 @@ inline uint8_t clip_acc(int32_t acc) {
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// Horizontal pass over source rows [row0, row0 + rows) into an 8-bit intermediate.
+// Horizontal pass over source rows [row0, row0 + rows) into an 8-bit intermediate. Integer
+// sums are exact, so the loop order is free: RGB gets its three accumulators side by side.
 void resample_rows(const uint8_t* src, int in_w, int ch, int row0, int rows, const Taps& t,
                    int out_w, uint8_t* dst) {
+  const int32_t half = 1 << (kPrecisionBits - 1);
   for (int y = 0; y < rows; ++y) {
     const uint8_t* in = src + static_cast<size_t>(row0 + y) * in_w * ch;
     uint8_t* out = dst + static_cast<size_t>(y) * out_w * ch;
     for (int x = 0; x < out_w; ++x) {
       const int32_t* k = &t.weights[static_cast<size_t>(x) * t.ksize];
       const uint8_t* p = in + static_cast<size_t>(t.first[x]) * ch;
+      const int n = t.count[x];
+      if (ch == 3) {
+        int32_t a0 = half, a1 = half, a2 = half;
+        for (int i = 0; i < n; ++i) {
+          a0 += int32_t(p[3 * i]) * k[i];
+          a1 += int32_t(p[3 * i + 1]) * k[i];
+          a2 += int32_t(p[3 * i + 2]) * k[i];
+        }
+        out[3 * x] = clip_acc(a0);
+        out[3 * x + 1] = clip_acc(a1);
+        out[3 * x + 2] = clip_acc(a2);
+        continue;
+      }
       for (int c = 0; c < ch; ++c) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        for (int i = 0; i < t.count[x]; ++i) acc += int32_t(p[i * ch + c]) * k[i];
+        int32_t acc = half;
+        for (int i = 0; i < n; ++i) acc += int32_t(p[i * ch + c]) * k[i];
         out[x * ch + c] = clip_acc(acc);
       }
     }
   }
 }
 
-// Vertical pass; `row_shift` maps a source row index to a row of `src`.
+// Vertical pass; `row_shift` maps a source row index to a row of `src`. Accumulates whole
+// rows (contiguous, vectorisable) tap by tap.
 void resample_cols(const uint8_t* src, int w, int ch, int row_shift, const Taps& t, int out_h,
                    uint8_t* dst) {
   const size_t stride = static_cast<size_t>(w) * ch;
+  std::vector<int32_t> acc(stride);
   for (int y = 0; y < out_h; ++y) {
     const int32_t* k = &t.weights[static_cast<size_t>(y) * t.ksize];
     const uint8_t* base = src + static_cast<size_t>(t.first[y] - row_shift) * stride;
-    uint8_t* out = dst + static_cast<size_t>(y) * stride;
-    for (size_t j = 0; j < stride; ++j) {
-      int32_t acc = 1 << (kPrecisionBits - 1);
-      for (int i = 0; i < t.count[y]; ++i) acc += int32_t(base[i * stride + j]) * k[i];
-      out[j] = clip_acc(acc);
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int i = 0; i < t.count[y]; ++i) {
+      const uint8_t* row = base + static_cast<size_t>(i) * stride;
+      const int32_t ki = k[i];
+      for (size_t j = 0; j < stride; ++j) acc[j] += int32_t(row[j]) * ki;
     }
+    uint8_t* out = dst + static_cast<size_t>(y) * stride;
+    for (size_t j = 0; j < stride; ++j) out[j] = clip_acc(acc[j]);
   }
 }
 
