@@ -1,0 +1,440 @@
+// `tokenclip encode` and `tokenclip encode-text`: run the frozen CLIP towers over images or
+// texts and write the features (float32, unnormalised) to one HDF5 file.
+//
+// Under mpiexec the images are split into contiguous shares; every rank writes its rows to a
+// part file, rank 0 copies the parts into the final file (atomic: temporary name, rename) and
+// the parts are removed. The model itself knows nothing of MPI.
+#include <H5Cpp.h>
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "app/command.h"
+#include "clip/clip.h"
+#include "clip/tokenizer.h"
+#include "compat/torch_compat.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "dist/dist.h"
+#include "util/check.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/progress.h"
+
+namespace tc::app {
+namespace detail_encode {
+
+namespace fs = std::filesystem;
+
+std::vector<int> parse_int_list(const std::string& s, const char* what) {
+  std::vector<int> out;
+  for (const auto& item : config::split_list(s)) {
+    try {
+      size_t used = 0;
+      int v = std::stoi(item, &used);
+      TC_CHECK_USAGE(used == item.size(), "--{}: '{}' is not an integer", what, item);
+      out.push_back(v);
+    } catch (const std::logic_error&) {
+      TC_USAGE_ERROR("--{}: '{}' is not an integer", what, item);
+    }
+  }
+  return out;
+}
+
+// [model] keys, with the command's own flags (--image-size, --layers, --vv-from) on top.
+clip::LoadOptions load_options(const Invocation& inv) {
+  const auto& c = inv.cfg;
+  clip::LoadOptions o;
+  o.preset = c.get_string("model.preset");
+  o.image_size = static_cast<int>(c.get_int("model.image_size"));
+  o.vv_from = static_cast<int>(c.get_int("model.vv_from"));
+  for (auto v : c.get_int_list("model.layers")) o.layers.push_back(static_cast<int>(v));
+  o.activation = c.get_string("model.activation");
+  o.precision = c.get_string("model.precision");
+  if (c.has_key("image-size") && c.get_int("image-size") > 0) o.image_size = static_cast<int>(c.get_int("image-size"));
+  if (c.has_key("layers") && !c.get_string("layers").empty()) o.layers = parse_int_list(c.get_string("layers"), "layers");
+  if (c.has_key("vv-from") && !c.get_string("vv-from").empty()) {
+    const std::string v = c.get_string("vv-from");
+    if (v == "none" || v == "off") o.vv_from = -1;
+    else {
+      auto l = parse_int_list(v, "vv-from");
+      TC_CHECK_USAGE(l.size() == 1 && l[0] >= 1, "--vv-from: expected a block number >= 1 or 'none', got '{}'", v);
+      o.vv_from = l[0];
+    }
+  }
+  return o;
+}
+
+clip::LoadedClip load_model(const Invocation& inv, const clip::LoadOptions& o) {
+  const std::string w = inv.cfg.get_string("weights");
+  if (w.empty() || w == "random") {
+    TC_CHECK_USAGE(o.preset == "auto" || o.preset == "tiny",
+                   "no --weights given: only the tiny preset has random weights (model.preset is {})", o.preset);
+    const auto seed = static_cast<uint64_t>(inv.cfg.get_int("model.init_seed"));
+    log::warn("no --weights: using RANDOM tiny CLIP weights (seed {}); outputs are marked random", seed);
+    return clip::random_clip("tiny", seed, o);
+  }
+  return clip::load_clip(w, o);
+}
+
+void set_threads(const Invocation& inv) {
+  int n = static_cast<int>(inv.cfg.get_int("runtime.threads"));
+  if (n <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    n = std::max(1, cores / std::max(1, dist::env().local_world));
+  }
+  at::set_num_threads(n);
+}
+
+at::Device pick_device(const Invocation& inv) {
+  const std::string d = inv.cfg.get_string("runtime.device");
+  const bool cuda = torch::cuda::is_available();
+  TC_CHECK_USAGE(d != "cuda" || cuda, "runtime.device = cuda, but no CUDA device is available");
+  if (d == "cpu" || !cuda) return at::Device(at::kCPU);
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(dist::env().local_rank % torch::cuda::device_count()));
+}
+
+bool is_image_file(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tif" || e == ".tiff";
+}
+
+// Files as given; directories expanded recursively to their image files, sorted.
+std::vector<std::string> expand_images(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& it : items) {
+    std::error_code ec;
+    if (fs::is_directory(it, ec)) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::recursive_directory_iterator(it))
+        if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path().string());
+      std::sort(found.begin(), found.end());
+      TC_CHECK_INPUT(!found.empty(), "--images {}: the directory holds no image files (png, jpg, bmp, tif)", it);
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      TC_CHECK_INPUT(fs::is_regular_file(it, ec), "--images {}: no such file or directory", it);
+      out.push_back(it);
+    }
+  }
+  return out;
+}
+
+// Row-oriented float32 datasets of one output (final file or a rank's part).
+struct FeatureFile {
+  H5::H5File file;
+  H5::DataSet embed, global;
+  std::vector<H5::DataSet> tokens;
+
+  FeatureFile(const std::string& path, int64_t rows, const clip::ClipConfig& c) : file(path, H5F_ACC_TRUNC) {
+    const hsize_t D = static_cast<hsize_t>(c.embed_dim), T = static_cast<hsize_t>(1 + c.num_patches());
+    hsize_t d2[2] = {static_cast<hsize_t>(rows), D};
+    H5::DSetCreatPropList p2;
+    if (rows > 0) { hsize_t ch[2] = {1, D}; p2.setChunk(2, ch); }
+    embed = file.createDataSet("image_embed", H5::PredType::IEEE_F32LE, H5::DataSpace(2, d2), p2);
+    global = file.createDataSet("image_global", H5::PredType::IEEE_F32LE, H5::DataSpace(2, d2), p2);
+    auto g = file.createGroup("tokens");
+    for (int l : c.layers) {
+      hsize_t d3[3] = {static_cast<hsize_t>(rows), T, D};
+      H5::DSetCreatPropList p3;
+      if (rows > 0) { hsize_t ch[3] = {1, T, D}; p3.setChunk(3, ch); }
+      tokens.push_back(g.createDataSet(std::to_string(l), H5::PredType::IEEE_F32LE, H5::DataSpace(3, d3), p3));
+    }
+  }
+
+  static void write_rows(H5::DataSet& ds, int64_t row, const at::Tensor& t_in) {
+    auto t = t_in.to(at::kCPU, at::kFloat).contiguous();
+    auto fsp = ds.getSpace();
+    const int nd = fsp.getSimpleExtentNdims();
+    std::vector<hsize_t> dims(static_cast<size_t>(nd)), start(static_cast<size_t>(nd), 0), count;
+    fsp.getSimpleExtentDims(dims.data());
+    count = dims;
+    count[0] = static_cast<hsize_t>(t.size(0));
+    start[0] = static_cast<hsize_t>(row);
+    fsp.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+    H5::DataSpace msp(nd, count.data());
+    ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT, msp, fsp);
+  }
+  static at::Tensor read_rows(H5::DataSet& ds, int64_t row, int64_t n) {
+    auto fsp = ds.getSpace();
+    const int nd = fsp.getSimpleExtentNdims();
+    std::vector<hsize_t> dims(static_cast<size_t>(nd)), start(static_cast<size_t>(nd), 0);
+    fsp.getSimpleExtentDims(dims.data());
+    std::vector<hsize_t> count = dims;
+    count[0] = static_cast<hsize_t>(n);
+    start[0] = static_cast<hsize_t>(row);
+    std::vector<int64_t> shape(count.begin(), count.end());
+    auto t = at::empty(shape, at::kFloat);
+    fsp.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+    H5::DataSpace msp(nd, count.data());
+    ds.read(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT, msp, fsp);
+    return t;
+  }
+  void write(int64_t row, const clip::VisualOutput& o) {
+    write_rows(embed, row, o.embed);
+    write_rows(global, row, o.global);
+    for (size_t i = 0; i < tokens.size(); ++i) write_rows(tokens[i], row, o.tokens[i]);
+  }
+};
+
+void attr_str(H5::H5Object& o, const char* name, const std::string& v) {
+  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+  t.setCset(H5T_CSET_UTF8);
+  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
+}
+void attr_i64(H5::H5Object& o, const char* name, int64_t v) {
+  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT64, &v);
+}
+void attr_ints(H5::H5Object& o, const char* name, const std::vector<int>& v) {
+  std::vector<int64_t> w(v.begin(), v.end());
+  hsize_t n = w.size();
+  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(1, &n)).write(H5::PredType::NATIVE_INT64, w.data());
+}
+
+void write_provenance(H5::H5File& f, const clip::LoadedClip& m, const Invocation& inv, const char* format) {
+  const auto& c = m.model->config;
+  attr_str(f, "format", format);
+  attr_i64(f, "version", 1);
+  attr_str(f, "weights", m.path);
+  attr_str(f, "weights_format", m.format);
+  attr_str(f, "weights_fingerprint", m.fingerprint);
+  attr_i64(f, "random_weights", m.random ? 1 : 0);
+  if (m.random) attr_str(f, "note", "RANDOM CLIP weights (no pretrained backbone): features carry no meaning");
+  attr_str(f, "preset", c.preset);
+  attr_str(f, "activation", clip::activation_name(c.activation));
+  attr_i64(f, "image_size", c.image_size);
+  attr_i64(f, "vv_from", c.vv_from);
+  attr_ints(f, "layers", c.layers);
+  attr_i64(f, "embed_dim", c.embed_dim);
+  attr_str(f, "command_line", inv.command_line);
+}
+
+void write_strings(H5::H5File& f, const char* name, const std::vector<std::string>& v) {
+  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+  t.setCset(H5T_CSET_UTF8);
+  hsize_t n = v.size();
+  std::vector<const char*> p;
+  for (const auto& s : v) p.push_back(s.c_str());
+  auto ds = f.createDataSet(name, t, H5::DataSpace(1, &n));
+  if (n) ds.write(p.data(), t);
+}
+
+// ------------------------------------------------------------------ encode
+
+int run_encode(Invocation& inv) {
+  const auto& env = dist::env();
+  auto comm = dist::make_communicator(env.world > 1 ? "mpi" : "single");
+  set_threads(inv);
+  const std::string out = inv.cfg.get_string("out");
+  const auto images_arg = inv.cfg.get_string_list("images");
+  const std::string data_path = inv.cfg.get_string("data");
+  TC_CHECK_USAGE(images_arg.empty() != data_path.empty(), "give exactly one of --images and --data");
+  auto opts = load_options(inv);
+
+  std::vector<std::string> paths;
+  std::unique_ptr<data::DatasetReader> reader;
+  int64_t n_total = 0;
+  if (!data_path.empty()) {
+    reader = std::make_unique<data::DatasetReader>(data_path);
+    const int S = reader->image_size();
+    // Dataset images are stored already resized to S; the model runs at that size.
+    TC_CHECK_USAGE(opts.image_size == 0 || opts.image_size == S,
+                   "--data {} holds images of size {}, but image size {} was requested", data_path, S, opts.image_size);
+    opts.image_size = S;
+    n_total = reader->size();
+  } else {
+    paths = expand_images(images_arg);
+    n_total = static_cast<int64_t>(paths.size());
+  }
+  auto model = load_model(inv, opts);
+  const auto& cfg = model.model->config;
+  const at::Device dev = pick_device(inv);
+  model.model->to(dev);
+  const int S = cfg.image_size;
+  const int64_t batch = inv.cfg.get_int("batch");
+
+  // Contiguous share of this rank.
+  const int64_t lo = n_total * env.rank / env.world, hi = n_total * (env.rank + 1) / env.world;
+  const std::string part = env.world > 1 ? fmt::format("{}.part{}-of-{}.h5", out, env.rank, env.world) : "";
+  std::unique_ptr<AtomicPath> final_path;
+  if (env.rank == 0) final_path = std::make_unique<AtomicPath>(out);
+  {
+    // world 1: rows go straight into the final (temporary) file; else into this rank's part.
+    const std::string target = env.world > 1 ? part : final_path->tmp();
+    FeatureFile ff(target, env.world > 1 ? hi - lo : n_total, cfg);
+    Progress prog("encode", hi - lo, "img", env.rank == 0);
+    compat::InferenceGuard guard;
+    for (int64_t b0 = lo; b0 < hi; b0 += batch) {
+      const int64_t b1 = std::min(hi, b0 + batch);
+      at::Tensor u8;
+      if (reader) {
+        std::vector<int64_t> idx;
+        for (int64_t i = b0; i < b1; ++i) idx.push_back(i);
+        u8 = data::read_batch(*reader, idx, false).images;
+      } else {
+        u8 = at::empty({b1 - b0, S, S, 3}, at::kByte);
+        for (int64_t i = b0; i < b1; ++i) {
+          auto img = data::prepare_image(data::load_rgb(paths[static_cast<size_t>(i)]), S);
+          std::memcpy(u8[i - b0].data_ptr<uint8_t>(), img.pixels.data(), img.pixels.size());
+        }
+      }
+      auto x = data::normalize_clip(u8.to(dev));
+      auto o = model.model->visual->forward(x);
+      ff.write(env.world > 1 ? b0 - lo : b0, o);
+      prog.update(b1 - b0);
+    }
+    prog.finish();
+  }
+  comm->barrier();
+  if (env.rank == 0) {
+    try {
+      if (env.world > 1) {
+        FeatureFile ff(final_path->tmp(), n_total, cfg);
+        for (int r = 0; r < env.world; ++r) {
+          const int64_t rlo = n_total * r / env.world, rhi = n_total * (r + 1) / env.world;
+          H5::H5File pf(fmt::format("{}.part{}-of-{}.h5", out, r, env.world), H5F_ACC_RDONLY);
+          auto pe = pf.openDataSet("image_embed"), pg = pf.openDataSet("image_global");
+          for (int64_t i = 0; i < rhi - rlo; ++i) {
+            FeatureFile::write_rows(ff.embed, rlo + i, FeatureFile::read_rows(pe, i, 1));
+            FeatureFile::write_rows(ff.global, rlo + i, FeatureFile::read_rows(pg, i, 1));
+            for (size_t k = 0; k < cfg.layers.size(); ++k) {
+              auto pt = pf.openDataSet("tokens/" + std::to_string(cfg.layers[k]));
+              FeatureFile::write_rows(ff.tokens[k], rlo + i, FeatureFile::read_rows(pt, i, 1));
+            }
+          }
+        }
+        write_provenance(ff.file, model, inv, "tokenclip-encoded");
+        if (reader) {
+          hsize_t n = static_cast<hsize_t>(n_total);
+          std::vector<int64_t> idx(static_cast<size_t>(n_total));
+          for (int64_t i = 0; i < n_total; ++i) idx[static_cast<size_t>(i)] = i;
+          ff.file.createDataSet("indices", H5::PredType::STD_I64LE, H5::DataSpace(1, &n))
+              .write(idx.data(), H5::PredType::NATIVE_INT64);
+          attr_str(ff.file, "data", data_path);
+        } else {
+          write_strings(ff.file, "paths", paths);
+        }
+        ff.file.close();
+      } else {
+        H5::H5File f(final_path->tmp(), H5F_ACC_RDWR);
+        write_provenance(f, model, inv, "tokenclip-encoded");
+        if (reader) {
+          hsize_t n = static_cast<hsize_t>(n_total);
+          std::vector<int64_t> idx(static_cast<size_t>(n_total));
+          for (int64_t i = 0; i < n_total; ++i) idx[static_cast<size_t>(i)] = i;
+          f.createDataSet("indices", H5::PredType::STD_I64LE, H5::DataSpace(1, &n))
+              .write(idx.data(), H5::PredType::NATIVE_INT64);
+          attr_str(f, "data", data_path);
+        } else {
+          write_strings(f, "paths", paths);
+        }
+      }
+    } catch (const H5::Exception& e) {
+      TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
+    }
+    final_path->commit();
+  }
+  comm->barrier();
+  if (!part.empty()) std::remove(part.c_str());
+  if (env.rank == 0)
+    std::printf("wrote %s: %lld images, D %d, layers %zu, %s weights (%s)\n", out.c_str(),
+                static_cast<long long>(n_total), cfg.embed_dim, cfg.layers.size(), model.format.c_str(),
+                model.random ? "RANDOM" : model.fingerprint.substr(0, 12).c_str());
+  return 0;
+}
+
+// ------------------------------------------------------------------ encode-text
+
+int run_encode_text(Invocation& inv) {
+  set_threads(inv);
+  const std::string out = inv.cfg.get_string("out");
+  const auto texts = inv.cfg.get_string_list("text");
+  TC_CHECK_USAGE(!texts.empty(), "give at least one --text");
+  auto opts = load_options(inv);
+  auto model = load_model(inv, opts);
+  const std::string bpe = inv.cfg.get_string("bpe");
+  clip::Tokenizer tok = bpe.empty() ? clip::Tokenizer::byte_fallback(model.model->config.text.vocab)
+                                    : clip::Tokenizer::load(bpe);
+  TC_CHECK_USAGE(!bpe.empty() || model.model->config.preset == "tiny",
+                 "--bpe is required for a pretrained {} model (the byte-level fallback is only for tiny)",
+                 model.model->config.preset);
+  TC_CHECK_INPUT(tok.vocab_size() <= model.model->config.text.vocab,
+                 "tokenizer {} has {} ids but the text tower has {} token embeddings", bpe, tok.vocab_size(),
+                 model.model->config.text.vocab);
+  const int ctx = model.model->config.text.context;
+  const auto rows = tok.tokenize(texts, ctx, false);
+  const int64_t M = static_cast<int64_t>(rows.size());
+  auto ids = at::empty({M, ctx}, at::kInt);
+  for (int64_t i = 0; i < M; ++i)
+    for (int j = 0; j < ctx; ++j) ids[i][j] = rows[static_cast<size_t>(i)][static_cast<size_t>(j)];
+  at::Tensor emb;
+  {
+    compat::InferenceGuard guard;
+    emb = model.model->text->encode(ids.to(at::kLong)).contiguous();
+  }
+  AtomicPath ap(out);
+  try {
+    H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    write_provenance(f, model, inv, "tokenclip-text-encoded");
+    attr_str(f, "tokenizer", tok.kind());
+    hsize_t d2[2] = {static_cast<hsize_t>(M), static_cast<hsize_t>(ctx)};
+    f.createDataSet("token_ids", H5::PredType::STD_I32LE, H5::DataSpace(2, d2))
+        .write(ids.data_ptr<int32_t>(), H5::PredType::NATIVE_INT32);
+    hsize_t e2[2] = {static_cast<hsize_t>(M), static_cast<hsize_t>(emb.size(1))};
+    f.createDataSet("text_embed", H5::PredType::IEEE_F32LE, H5::DataSpace(2, e2))
+        .write(emb.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+    write_strings(f, "texts", texts);
+    f.close();
+  } catch (const H5::Exception& e) {
+    TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
+  }
+  ap.commit();
+  std::printf("wrote %s: %lld texts, D %lld\n", out.c_str(), static_cast<long long>(M),
+              static_cast<long long>(emb.size(1)));
+  return 0;
+}
+
+}  // namespace detail_encode
+
+namespace {
+TC_REGISTER_COMMAND(Command{
+    "encode", "run the frozen CLIP image tower and write features to HDF5",
+    "Writes, in the order of the images: image_embed [N,D] (ln_post on the CLS token of the original "
+    "stream, then proj), image_global [N,D] (CLS of the original stream, proj without ln_post), "
+    "tokens/<layer> [N,1+P,D] (ln_post then proj; from the V-V stream for layers inside it), all float32 "
+    "unnormalised, plus `paths` (--images) or `indices` (--data). Image files are decoded and resized "
+    "exactly as `prep` does. Without --weights the tiny preset runs with random weights (marked in the "
+    "output). Under mpiexec the images are split across ranks and one file is written.",
+    {"model", "runtime"},
+    {flag_string("weights", "", "CLIP weights: OpenAI .pt, safetensors (HF/open_clip) or tokenclip HDF5; "
+                                "empty = random tiny"),
+     flag_string("bpe", "", "BPE vocabulary (not needed for images; accepted for symmetry)"),
+     flag_multi("images", "image file or directory (recursive); repeatable"),
+     flag_string("data", "", "a tokenclip dataset file instead of --images"),
+     flag_string("out", "", "output HDF5 file", true),
+     flag_int("image-size", "0", "input size S (multiple of the patch); 0 = model.image_size / preset", 0),
+     flag_string("layers", "", "comma-separated 1-based visual blocks whose tokens are written "
+                               "(default: model.layers / preset)"),
+     flag_string("vv-from", "", "first V-V block (1-based) or 'none' (default: model.vv_from / preset)"),
+     flag_int("batch", "8", "images per forward pass", 1)},
+    "", "", 0, 0, 40, detail_encode::run_encode});
+
+TC_REGISTER_COMMAND(Command{
+    "encode-text", "run the frozen CLIP text tower on texts and write token ids and embeddings",
+    "Tokenises each --text with CLIP's BPE (SOT/EOT, 77 positions) and writes token_ids int32 [M,77] "
+    "and text_embed [M,D] (ln_final at EOT @ text_projection, unnormalised).",
+    {"model", "runtime"},
+    {flag_string("weights", "", "CLIP weights (see `encode`); empty = random tiny"),
+     flag_string("bpe", "", "bpe_simple_vocab_16e6.txt.gz or a HF vocab.json/merges.txt folder; empty = "
+                            "byte-level fallback (tiny only)"),
+     flag_multi("text", "a text to encode; repeatable", true),
+     flag_string("out", "", "output HDF5 file", true)},
+    "", "", 0, 0, 41, detail_encode::run_encode_text});
+
+}  // namespace
+}  // namespace tc::app
