@@ -239,6 +239,37 @@ TEST(Layouts, Btad) {
   EXPECT_EQ(lay_scan("btad", t.path(), "all").items.size(), 7u);
 }
 
+TEST(Layouts, BtadMissingMaskNamesTheSameStemFile) {
+  TempTree t("btad_missing");
+  tc::test::make_btad(t.path());
+  fs::remove(t.path() / "01/ground_truth/ko/0003.png");
+  auto r = lay_scan("btad", t.path());
+  EXPECT_TRUE(lay_warned(r, "01/test/ko/0003.bmp' has no mask (expected '" +
+                                (t.path() / "01/ground_truth/ko/0003.png").string() + "')"))
+      << lay_all_warnings(r);
+  EXPECT_EQ(r.items[1].rel_path, "01/test/ko/0003.bmp");
+  EXPECT_FALSE(r.items[1].has_mask);
+}
+
+// The order comes from sorting, not from the file system: two trees with the same files
+// created in opposite orders scan identically.
+TEST(Layouts, OrderDoesNotDependOnCreationOrder) {
+  TempTree a("order_a"), b("order_b");
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string((i * 37) % 101) + (i % 3 ? ".png" : ".PNG"));
+  for (const auto& n : names) tc::test::write_image(a.path() / "images" / n, 2, 2);
+  for (auto it = names.rbegin(); it != names.rend(); ++it) tc::test::write_image(b.path() / "images" / *it, 2, 2);
+  tc::test::write_mask(a.path() / "masks/0.png", 255, 2, 2);
+  tc::test::write_mask(b.path() / "masks/0.png", 255, 2, 2);
+  auto ra = lay_scan("colondb", a.path()), rb = lay_scan("colondb", b.path());
+  ASSERT_EQ(ra.items.size(), 40u);
+  EXPECT_EQ(lay_lines(ra, a.path()), lay_lines(rb, b.path()));
+  for (size_t i = 1; i < ra.items.size(); ++i) EXPECT_LT(ra.items[i - 1].rel_path, ra.items[i].rel_path);
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(ra.items.front().rel_path, "images/" + sorted.front());
+}
+
 TEST(Layouts, SddRaw) {
   TempTree t("sdd");
   tc::test::make_sdd_raw(t.path());
