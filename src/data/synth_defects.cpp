@@ -151,7 +151,14 @@ Proposal draem(Env& e) {
 
 Proposal cutpaste(Env& e) {
   int S = e.S;
-  double area = e.r.uniform(0.02, 0.15) * S * S;
+  // Objects: the area is relative to the object, so a patch fits even a thin screw.
+  double fgfrac = 1;
+  if (gated(e)) {
+    size_t n = 0;
+    for (uint8_t v : e.canvas.fg) n += v;
+    fgfrac = double(n) / (double(S) * S);
+  }
+  double area = e.r.uniform(0.02, 0.15) * S * S * fgfrac;
   double ar = e.r.bernoulli(0.5) ? e.r.uniform(0.3, 1) : e.r.uniform(1, 3.3);
   int w = std::min(S - 2, std::max(2, int(std::floor(std::sqrt(area * ar) + 0.5))));
   int h = std::min(S - 2, std::max(2, int(std::floor(std::sqrt(area / ar) + 0.5))));
@@ -172,6 +179,7 @@ Proposal cutpaste(Env& e) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
       size_t si = (size_t(sy + y) * S + sx + x), ti = (size_t(ty + y) * S + tx + x);
+      if (gated(e) && !e.canvas.fg[ti]) continue;  // objects: the defect is on the object
       double rgb[3] = {e.src[si * 3], e.src[si * 3 + 1], e.src[si * 3 + 2]};
       j.apply(rgb, m);
       for (int c = 0; c < 3; ++c) p.px[ti * 3 + c] = rgb[c];
@@ -254,6 +262,8 @@ Proposal nsa(Env& e) {
   p.px = poisson_blend(e.src, placed, region, S, S, 3, /*mixed=*/!object, 4 * int(n) + 100, omega);
   for (double& v : p.px) v = clamp01(v);
   p.touched = region;
+  if (gated(e))  // objects: only the object's pixels count (and change)
+    for (size_t i = 0; i < region.size(); ++i) p.touched[i] = region[i] && e.canvas.fg[i];
   return p;
 }
 
