@@ -371,11 +371,26 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a);
 }
 
+// Cells are comma-separated; a cell may be double-quoted (VisA's image_anno.csv quotes labels
+// such as "melt, scratch"), with "" standing for a quote inside it.
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> out;
   std::string cur;
-  for (char c : line) {
-    if (c == ',') {
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cur += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cur += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
       out.push_back(trim(cur));
       cur.clear();
     } else {
@@ -430,6 +445,30 @@ int column(const std::vector<std::string>& header, const std::string& name, cons
 }
 
 // ---------------------------------------------------------------- VisA
+// Defect descriptions of one VisA class from <cls>/image_anno.csv (columns image,label,mask;
+// label "normal" or a description), keyed by the image's file name. Optional: without the
+// file (or with an unexpected header, reported) anomalies get the defect "anomaly".
+std::map<std::string, std::string> visa_defects(const fs::path& anno, Warnings& warn) {
+  std::map<std::string, std::string> out;
+  if (!is_file(anno)) return out;
+  std::vector<std::string> header;
+  const auto rows = read_csv(anno, &header);
+  int ci = -1, cl = -1;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (iequals(header[i], "image")) ci = static_cast<int>(i);
+    if (iequals(header[i], "label")) cl = static_cast<int>(i);
+  }
+  if (ci < 0 || cl < 0) {
+    warn.add("unreadable image_anno.csv",
+             fmt::format("'{}' has no 'image' and 'label' columns; defect types not read", anno.string()));
+    return out;
+  }
+  for (const auto& r : rows)
+    if (!iequals(r.cells[cl], "normal") && !r.cells[cl].empty())
+      out[fs::path(r.cells[ci]).filename().string()] = r.cells[cl];
+  return out;
+}
+
 void scan_visa(Scan& s) {
   const fs::path& root = s.root();
   std::vector<fs::path> candidates;
@@ -465,6 +504,7 @@ void scan_visa(Scan& s) {
             c_mask = column(header, "mask", *csv, cols);
   int missing = 0;
   std::string first_missing;
+  std::map<std::string, std::map<std::string, std::string>> defects;  // class -> file -> defect
   for (const auto& r : rows) {
     const std::string& split = r.cells[c_split];
     const std::string& label = r.cells[c_label];
@@ -490,7 +530,11 @@ void scan_visa(Scan& s) {
       s.missing_mask(img, r.cells[c_mask].empty()
                               ? fmt::format("a mask in column 'mask' of {}:{}", csv->string(), r.line)
                               : fmt::format("'{}'", (root / r.cells[c_mask]).string()));
-    s.add(r.cells[c_obj], "anomaly", split, img, 1, mask, mask.has_value());
+    auto dit = defects.find(r.cells[c_obj]);
+    if (dit == defects.end())
+      dit = defects.emplace(r.cells[c_obj], visa_defects(root / r.cells[c_obj] / "image_anno.csv", s.warn())).first;
+    auto d = dit->second.find(img.filename().string());
+    s.add(r.cells[c_obj], d == dit->second.end() ? "anomaly" : d->second, split, img, 1, mask, mask.has_value());
   }
   TC_CHECK_INPUT(missing == 0,
                  "layout 'visa': {} images listed in '{}' are missing under '{}' (first: {}); "

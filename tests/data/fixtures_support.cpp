@@ -78,6 +78,7 @@ void make_mvtec(const fs::path& r) {
 // split_csv/1cls.csv lists, for candle: train normal 0836, test normal 0900, test anomaly 000
 // (class-index mask value 3) and 001 (empty mask column); for pcb1: test normal 0001, test
 // anomaly 000 (mask listed but missing on disk). Images are upper-case .JPG.
+// candle/image_anno.csv names 000's defect (quoted, with a comma); 001 is not in it.
 void make_visa(const fs::path& r) {
   write_image(r / "candle/Data/Images/Normal/0836.JPG");
   write_image(r / "candle/Data/Images/Normal/0900.JPG");
@@ -86,6 +87,11 @@ void make_visa(const fs::path& r) {
   write_mask(r / "candle/Data/Masks/Anomaly/000.png", 3);
   write_image(r / "pcb1/Data/Images/Normal/0001.JPG");
   write_image(r / "pcb1/Data/Images/Anomaly/000.JPG");
+  write_text(r / "candle/image_anno.csv",
+             "image,label,mask\n"
+             "candle/Data/Images/Normal/0836.JPG,normal,\n"
+             "candle/Data/Images/Anomaly/000.JPG,\"chunk of wax missing, damaged corner\","
+             "candle/Data/Masks/Anomaly/000.png\n");
   write_text(r / "split_csv/1cls.csv",
              "object,split,label,image,mask\r\n"
              "candle,train,normal,candle/Data/Images/Normal/0836.JPG,\r\n"

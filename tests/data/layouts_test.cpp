@@ -175,7 +175,7 @@ TEST(Layouts, Visa) {
   tc::test::make_visa(t.path());
   auto r = lay_scan("visa", t.path());
   EXPECT_EQ(lay_lines(r, t.path()),
-            (Lines{"candle test anomaly 1 m candle/Data/Images/Anomaly/000.JPG candle/Data/Masks/Anomaly/000.png",
+            (Lines{"candle test chunk of wax missing, damaged corner 1 m candle/Data/Images/Anomaly/000.JPG candle/Data/Masks/Anomaly/000.png",
                    "candle test anomaly 1 - candle/Data/Images/Anomaly/001.JPG",
                    "candle test good 0 m candle/Data/Images/Normal/0900.JPG",
                    "pcb1 test anomaly 1 - pcb1/Data/Images/Anomaly/000.JPG",
