@@ -47,6 +47,8 @@ class SingleComm final : public Communicator {
   void allgather(const void* in, size_t bytes, void* out) override { std::memcpy(out, in, bytes); }
   std::vector<std::string> allgather_strings(const std::string& mine) override { return {mine}; }
   void barrier() override {}
+  void send(const void*, size_t, int dest) override { TC_CHECK(false, "send to rank {} in a single-process run", dest); }
+  void recv(void*, size_t, int src) override { TC_CHECK(false, "recv from rank {} in a single-process run", src); }
 };
 
 class MpiComm final : public Communicator {
@@ -100,6 +102,20 @@ class MpiComm final : public Communicator {
     return out;
   }
   void barrier() override { mpi_check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+  void send(const void* data, size_t bytes, int dest) override {
+    const auto* p = static_cast<const char*>(data);
+    const size_t chunk = size_t{1} << 30;
+    for (size_t off = 0; off < bytes; off += chunk)
+      mpi_check(MPI_Send(p + off, static_cast<int>(std::min(chunk, bytes - off)), MPI_BYTE, dest, 7,
+                         MPI_COMM_WORLD), "send");
+  }
+  void recv(void* data, size_t bytes, int src) override {
+    auto* p = static_cast<char*>(data);
+    const size_t chunk = size_t{1} << 30;
+    for (size_t off = 0; off < bytes; off += chunk)
+      mpi_check(MPI_Recv(p + off, static_cast<int>(std::min(chunk, bytes - off)), MPI_BYTE, src, 7,
+                         MPI_COMM_WORLD, MPI_STATUS_IGNORE), "recv");
+  }
 
  private:
   void reduce(void* data, size_t count, DType t, MPI_Op op) {

@@ -45,6 +45,10 @@ class Communicator {
   // Variable-size gather of byte strings to every rank.
   virtual std::vector<std::string> allgather_strings(const std::string& mine) = 0;
   virtual void barrier() = 0;
+  // Point-to-point (host buffers; MPI underneath for every backend): rank-ordered gathers of
+  // large per-sample results to rank 0 without holding them all at once.
+  virtual void send(const void* data, size_t bytes, int dest) = 0;
+  virtual void recv(void* data, size_t bytes, int src) = 0;
 };
 
 // "single", "mpi" (needs init() under a launcher), "nccl" (when compiled; device = local

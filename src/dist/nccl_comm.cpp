@@ -104,6 +104,8 @@ class NcclComm final : public Communicator {
     return mpi_->allgather_strings(mine);
   }
   void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+  void send(const void* data, size_t bytes, int dest) override { mpi_->send(data, bytes, dest); }
+  void recv(void* data, size_t bytes, int src) override { mpi_->recv(data, bytes, src); }
 
   void set_mpi(std::unique_ptr<Communicator> mpi) { mpi_ = std::move(mpi); }
 

@@ -73,3 +73,17 @@ TEST(NcclComm, AllreduceOrClearRefusalWithoutGpu) {
   float f = 0.5f * static_cast<float>(comm->world() * (comm->world() + 1) / 2);
   for (size_t i = 0; i < v.size(); ++i) ASSERT_FLOAT_EQ(v[i], f * static_cast<float>(i % 7));
 }
+
+TEST(MpiComm, PointToPointGatherInRankOrder) {
+  auto comm = tc::dist::make_communicator("mpi");
+  std::vector<double> mine(1000 + comm->rank(), comm->rank() + 0.5);
+  if (comm->rank() == 0) {
+    for (int r = 1; r < comm->world(); ++r) {
+      std::vector<double> got(1000 + r);
+      comm->recv(got.data(), got.size() * sizeof(double), r);
+      for (double v : got) ASSERT_EQ(v, r + 0.5);
+    }
+  } else {
+    comm->send(mine.data(), mine.size() * sizeof(double), 0);
+  }
+}
