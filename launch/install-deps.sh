@@ -17,6 +17,8 @@ PKGS=(
   libgtest-dev libgmock-dev
   # independent reference checks in tests (Pillow resize, sklearn metrics, h5py interop)
   python3-numpy python3-h5py python3-pil python3-sklearn python3-scipy python3-torch
+  # the real single-node Slurm of tests/e2e/slurm.sh (sweep job arrays, train.sbatch)
+  slurm-wlm munge
 )
 
 missing=()

@@ -1,0 +1,73 @@
+// Running sweep points: train once, then evaluate on each target, resumably.
+//
+// Every rank of an MPI job calls run_points(); rank 0 decides which point runs (it takes the
+// point's lock) and broadcasts the index, so all ranks train and evaluate the same point
+// together. Only rank 0 writes markers. A stage that throws on any rank fails the point on
+// every rank: rank 0 records failed.json (stage, each rank's error) and the others go on.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sweep/state.h"
+#include "sweep/sweep.h"
+
+namespace tc::dist {
+class Communicator;
+}
+
+namespace tc::sweep {
+
+struct TrainJob {
+  const Point* point = nullptr;
+  const DataSet* data = nullptr;
+  std::string run_dir;  // OUT/points/<id>/train: checkpoint.h5, config.ini, log.jsonl
+  bool resume = false;  // an interrupted training left run_dir/checkpoint.h5: continue from it
+};
+
+struct EvalJob {
+  const Point* point = nullptr;
+  const DataSet* data = nullptr;
+  std::string checkpoint;  // OUT/points/<id>/train/checkpoint.h5
+  std::string out_dir;     // OUT/points/<id>/eval/<ds>: metrics.json, pictures/
+  int visualize = 0;
+};
+
+// How a point's stages run. The `tokenclip` command runs the registered `train`/`eval`
+// commands in-process (app/cmd_sweep.cpp); tests inject their own.
+class PointRunner {
+ public:
+  virtual ~PointRunner() = default;
+  virtual void train(const TrainJob& job) = 0;
+  virtual void eval(const EvalJob& job) = 0;
+};
+
+// A stand-in for train/eval that writes outputs of the documented shapes without a model
+// (checkpoint placeholder, config.ini, log.jsonl, metrics.json, pictures): selected by the
+// hidden sweep-file keys `train_command = eval_command = builtin-fake`, for tests of the
+// harness itself. Options ([fake] section): steps, sleep_s, fail (point ids, indices or train
+// datasets, comma separated), fail_eval (datasets), image_only / pixel_only (datasets),
+// classes (per dataset, default 3).
+std::unique_ptr<PointRunner> make_fake_runner(const std::map<std::string, std::string>& options);
+
+struct RunOptions {
+  int index = -1;            // run this point (>= 0), or ...
+  bool all = false;          // ... every point that is not done (failed ones only with retry)
+  bool retry_failed = false;
+  LockOptions lock;
+  bool progress = true;      // tc::Progress over the points (rank 0)
+  int visualize = 0;
+};
+
+struct RunSummary {
+  int ran = 0, succeeded = 0, failed = 0;
+  int skipped_done = 0, skipped_running = 0, skipped_failed = 0;
+  std::vector<std::string> failures;  // "index id label: stage: error"
+};
+
+RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner& runner,
+                      dist::Communicator& comm, const RunOptions& opts);
+
+}  // namespace tc::sweep

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# A real single-node Slurm on this machine (slurm-wlm + munge, localhost, CPU only): plans a
+# tiny sweep, submits slurm/sweep.sbatch as a job array (each task a 2-rank MPI job started by
+# srun --mpi=pmix) and slurm/train.sbatch (2 ranks started by mpirun inside the allocation),
+# waits, and checks markers, results, a recorded failure, resubmission and the report.
+#
+# Points run the real `train`/`eval` commands on the synthetic benchmark when this build has
+# them (and TC_SLURM_TEST_FAKE is not 1); otherwise the sweep's built-in fake trainer stands in
+# (the harness, Slurm and MPI parts are the same) and train.sbatch runs `tokenclip config`.
+# Skipped (exit 77, with the reason) only when the Slurm packages cannot be installed.
+source "$(dirname "$0")/lib/assert.sh"
+source "$(dirname "$0")/lib/slurm_cluster.sh"
+SRC="${TOKENCLIP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+if ! slurm_available; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "slurm.sh: installing slurm-wlm munge (launch/install-deps.sh lists them)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slurm-wlm munge \
+      >"$WORK/apt.log" 2>&1 || tail -5 "$WORK/apt.log"
+  fi
+  if ! slurm_available; then
+    echo "SKIP: the Slurm packages (slurm-wlm, munge) are not installed and could not be installed here"
+    exit 77
+  fi
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: starting slurmd (SlurmdUser=root) and a private munged needs root"
+  exit 77
+fi
+
+SLURM_DIR=$(mktemp -d /tmp/tc_slurm.XXXXXX)  # under /tmp: munged needs a traversable path
+cleanup() {
+  slurm_stop
+  rm -rf "$WORK" "$SLURM_DIR"
+}
+trap cleanup EXIT
+slurm_start "$SLURM_DIR" || { fail "single-node Slurm did not start"; finish; exit 1; }
+pass
+
+REAL=0
+if [ "${TC_SLURM_TEST_FAKE:-0}" != 1 ] && "$TOKENCLIP" train --help >/dev/null 2>&1 &&
+   "$TOKENCLIP" eval --help >/dev/null 2>&1 && "$TOKENCLIP" synth --help >/dev/null 2>&1; then
+  REAL=1
+fi
+echo "slurm.sh: $(sinfo -h -o '%P %D nodes, %c CPUs, state %t'); points run $([ $REAL = 1 ] && echo 'the real train/eval commands' || echo 'the built-in fake trainer (train/eval not in this build)')"
+
+SW="$WORK/sweep"  # (not OUT: run() puts a command's stdout there)
+mkdir -p "$WORK/logs"
+if [ $REAL = 1 ]; then
+  run "$TOKENCLIP" synth --out "$WORK/data" --preset quickstart --size 64
+  expect_rc 0 "synth"
+  cat >"$WORK/tiny.ini" <<INI
+[sweep]
+name = slurm-e2e
+root = $SRC
+base = configs/tokenclip.ini
+visualize = 2
+[set]
+model.preset = tiny
+train.epochs = 1
+[train_flags]
+max-steps = 4
+[grid]
+method.topk = 1, 2
+train.seed = 1, 2
+[protocol]
+synth-industrial-a = synth-industrial-b, synth-medical
+[data]
+synth-industrial-a = $WORK/data/synth-industrial-a.h5
+synth-industrial-b = $WORK/data/synth-industrial-b.h5
+synth-medical = $WORK/data/synth-medical.h5
+INI
+  EXPECT_FAILED=0
+else
+  for d in synth-industrial-a synth-industrial-b synth-medical; do echo "$d" >"$WORK/$d.h5"; done
+  cat >"$WORK/tiny.ini" <<INI
+[sweep]
+name = slurm-e2e
+train_command = builtin-fake
+eval_command = builtin-fake
+visualize = 2
+[grid]
+method.topk = 1, 2
+train.seed = 1, 2
+[protocol]
+synth-industrial-a = synth-industrial-b, synth-medical
+[data]
+synth-industrial-a = synth-industrial-a.h5
+synth-industrial-b = synth-industrial-b.h5
+synth-medical = synth-medical.h5
+[fake]
+fail = 3
+steps = 30
+INI
+  EXPECT_FAILED=1
+fi
+
+run "$TOKENCLIP" sweep plan --sweep "$WORK/tiny.ini" --out "$SW"
+expect_rc 0 "sweep plan"
+[ "$OUT" = 4 ] && pass || fail "sweep plan printed '$OUT', expected 4 points"
+
+# The array: one point per task, 2 MPI ranks each (srun --mpi=pmix), CPU only.
+array_job=$(cd "$WORK" && sbatch --parsable --array=0-3 --gpus-per-node=0 --ntasks-per-node=2 \
+  --cpus-per-task=1 --time=10:00 --output="$WORK/logs/sweep-%A_%a.out" \
+  "$SRC/slurm/sweep.sbatch" "$WORK/tiny.ini" "$WORK/sweep")
+[ -n "$array_job" ] && pass || fail "sbatch of slurm/sweep.sbatch returned no job id"
+
+# The training script: 2 ranks started by mpirun inside the allocation.
+if [ $REAL = 1 ]; then
+  train_args=(--config "$SRC/configs/tokenclip.ini" --model.preset tiny --train.epochs 1
+              --max-steps 4 --data "$WORK/data/synth-industrial-a.h5" --out "$WORK/train-run")
+  train_cmd=train
+else
+  train_args=(--config "$SRC/configs/tokenclip.ini" --out "$WORK/train-run")
+  train_cmd=config
+fi
+train_job=$(cd "$WORK" && TC_COMMAND=$train_cmd TC_LAUNCHER=mpirun sbatch --parsable --gpus-per-node=0 \
+  --ntasks-per-node=2 --cpus-per-task=1 --time=10:00 --output="$WORK/logs/train-%j.out" \
+  "$SRC/slurm/train.sbatch" "${train_args[@]}")
+[ -n "$train_job" ] && pass || fail "sbatch of slurm/train.sbatch returned no job id"
+
+wait_jobs() {  # wait_jobs TIMEOUT_S JOBID...: until squeue lists none of them
+  local limit=$1 t=0
+  shift
+  local ids
+  ids=$(IFS=,; echo "$*")
+  while [ -n "$(squeue -h -j "$ids" 2>/dev/null)" ]; do
+    sleep 1
+    t=$((t + 1))
+    if [ $t -ge "$limit" ]; then
+      fail "jobs $ids still queued/running after ${limit}s: $(squeue -j "$ids" 2>&1)"
+      scancel "$@" 2>/dev/null
+      return 1
+    fi
+  done
+}
+wait_jobs "${TC_SLURM_TEST_TIMEOUT:-600}" "$array_job" "$train_job"
+echo "slurm.sh: jobs finished"
+
+# Sweep results.
+for i in 0 1 2 3; do
+  log="$WORK/logs/sweep-${array_job}_$i.out"
+  grep -q "task $i of array $array_job" "$log" && pass || fail "task $i log lacks its header: $(head -c 800 "$log")"
+  grep -q "2 ranks via srun" "$log" && pass || fail "task $i did not start 2 ranks with srun"
+done
+run "$TOKENCLIP" sweep status --out "$SW"
+expect_rc 0 "sweep status"
+if [ $EXPECT_FAILED = 1 ]; then
+  expect_out "4 points: 3 done, 0 running, 1 failed, 0 pending" "status after the array"
+  id3=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["points"][3]["id"])' "$SW/manifest.json")
+  grep -q "configured to fail" "$SW/points/$id3/failed.json" && pass || fail "failed.json of point 3 lacks the error"
+  grep -q "rank 1: runtime error" "$SW/points/$id3/failed.json" && pass || fail "failed.json lacks rank 1's error"
+else
+  expect_out "4 points: 4 done, 0 running, 0 failed, 0 pending" "status after the array"
+fi
+n_metrics=$(find "$SW/points" -name metrics.json | wc -l)
+[ "$n_metrics" = $(( (4 - EXPECT_FAILED) * 2 )) ] && pass || fail "found $n_metrics metrics.json files"
+[ -z "$(find "$SW/points" -name lock)" ] && pass || fail "lock files left behind: $(find "$SW/points" -name lock)"
+[ -z "$(find "$SW" -name '*.tmp.*')" ] && pass || fail "temporary files left behind"
+id0=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["points"][0]["id"])' "$SW/manifest.json")
+grep -q '"ranks": 2' "$SW/points/$id0/done.json" && pass || fail "point 0 did not run with 2 ranks: $(cat "$SW/points/$id0/done.json")"
+
+# Resubmitting a finished point skips it (resumable, no duplicate work).
+again=$(cd "$WORK" && sbatch --parsable --array=0 --gpus-per-node=0 --ntasks-per-node=1 --cpus-per-task=1 \
+  --time=5:00 --output="$WORK/logs/again-%A_%a.out" "$SRC/slurm/sweep.sbatch" "$WORK/tiny.ini" "$WORK/sweep")
+wait_jobs 120 "$again"
+grep -q "1 done" "$WORK/logs/again-${again}_0.out" && grep -q "0 point(s) run" "$WORK/logs/again-${again}_0.out" &&
+  pass || fail "resubmitted point 0 was not skipped: $(cat "$WORK/logs/again-${again}_0.out")"
+
+# Training job.
+tlog="$WORK/logs/train-$train_job.out"
+grep -q "2 ranks via mpirun" "$tlog" && pass || fail "train.sbatch did not start 2 ranks with mpirun: $(head -c 800 "$tlog")"
+if [ $REAL = 1 ]; then
+  for f in checkpoint.h5 config.ini log.jsonl; do
+    [ -s "$WORK/train-run/$f" ] && pass || fail "train.sbatch left no $f"
+  done
+else
+  [ -s "$WORK/train-run/config.ini" ] && pass || fail "train.sbatch (config stand-in) wrote no config.ini: $(cat "$tlog")"
+fi
+
+# Report from the (partly failed) sweep.
+run "$TOKENCLIP" report "$SW"
+expect_rc 0 "report"
+for f in report.md report.csv report.json index.html; do
+  [ -s "$SW/report/$f" ] && pass || fail "report did not write $f"
+done
+grep -q "<svg" "$SW/report/index.html" && pass || fail "report.html has no training curves"
+grep -q "data:image/png;base64," "$SW/report/index.html" && pass || fail "index.html has no heatmap thumbnails"
+grep -q "prompts trained on synth-industrial-a" "$SW/report/report.md" && pass || fail "report names no training set"
+if [ $EXPECT_FAILED = 1 ]; then
+  grep -q "topk=2.*failed" "$SW/report/report.md" && pass || fail "report does not list the failed point"
+  grep -qE '[0-9]\*' "$SW/report/report.md" && pass || fail "report does not mark the partial cells"
+fi
+finish
