@@ -40,7 +40,8 @@ std::vector<Spec> build() {
   t.push_back(IL("model.layers", "",
                  "visual blocks whose tokens feed the detector (1-based); empty = preset default (last)", 1));
   t.push_back(C("model.activation", "auto", {"auto", "quickgelu", "gelu"},
-                "MLP activation; auto = QuickGELU for OpenAI weights, config.json for HF, else QuickGELU"));
+                "MLP activation; auto = QuickGELU for OpenAI .pt and tiny, config.json for HF, stored "
+                "in tokenclip HDF5; open_clip files need it set (LAION models: gelu)"));
   t.push_back(I("model.init_seed", "0", "seed of the random initialisation (tiny preset without weights)", 0));
   t.push_back(C("model.precision", "fp32", {"fp32", "bf16", "fp16"},
                 "image tower precision (autocast; bf16/fp16 on CUDA only)"));
