@@ -91,22 +91,29 @@ Proposal draem(Env& e) {
   Perlin P(e.r, sx, sy);
   double rot = e.r.uniform(-90, 90) * kPi / 180, cr = std::cos(rot), sr = std::sin(rot);
   Proposal p{e.src, std::vector<uint8_t>(size_t(S) * S, 0)};
-  // Anomaly source: another category's texture, or a random fbm colour field.
-  std::vector<double> A;
-  if (e.r.bernoulli(0.5)) {
-    std::vector<const Category*> tex;
-    for (const auto& c : categories())
-      if (c.kind == Kind::Texture && c.name != e.cat.name) tex.push_back(&c);
-    const Category& other = *tex[size_t(e.r.below(tex.size()))];
-    A = render_normal(other, e.seed, e.key + "|draem-source", S).px;
-  } else {
-    Fbm f(e.r, S, e.r.uniform(8, 64) * e.k, 4);
+  // Anomaly source (DRAEM uses DTD images): a random procedural colour field that is none of
+  // the benchmark's categories, so no category of another split leaks in as "anomalous".
+  std::vector<double> A(size_t(S) * S * 3);
+  {
+    int kind = int(e.r.below(3));
     double c3[3][3];
     for (auto& c : c3) hsv_to_rgb(e.r.uniform(), e.r.uniform(0.2, 1), e.r.uniform(0.2, 1), c[0], c[1], c[2]);
-    A.resize(size_t(S) * S * 3);
+    Fbm f(e.r, S, e.r.uniform(8, 64) * e.k, 4);
+    Worley w(e.r, S, std::max(3.0, e.r.uniform(6, 40) * e.k));
+    double period = std::max(3.0, e.r.uniform(4, 32) * e.k), ga = e.r.uniform(0, kPi);
     for (int y = 0; y < S; ++y)
       for (int x = 0; x < S; ++x) {
-        double t = clamp01(0.5 + 0.7 * f.at(x + 0.5, y + 0.5)) * 2;
+        double px = x + 0.5, py = y + 0.5, t;
+        if (kind == 0) {
+          t = 0.5 + 0.7 * f.at(px, py);  // fbm cloud
+        } else if (kind == 1) {
+          double f1, f2;
+          w.f12(px, py, f1, f2);
+          t = std::min(1.0, (f2 - f1) / (0.5 * std::max(3.0, period))) + 0.2 * f.at(px, py);  // cells
+        } else {
+          t = 0.5 + 0.5 * std::sin(2 * kPi / period * (px * std::cos(ga) + py * std::sin(ga)) + 3 * f.at(px, py));
+        }
+        t = clamp01(t) * 2;
         int a = t < 1 ? 0 : 1;
         double u = t - a;
         for (int c = 0; c < 3; ++c)
@@ -509,7 +516,16 @@ Proposal lesion(Env& e) {
   double r = e.r.uniform(0.04, 0.1) * e.S, cx, cy;
   point_in_fg(e, 0, cx, cy);
   auto a = blob(e, cx, cy, r, 0.25);
-  double d = (e.r.bernoulli(0.5) ? 1 : -1) * e.r.uniform(0.15, 0.35);
+  // Sign from the tissue underneath, so a lesion never vanishes into air or bone: dense (bright)
+  // in dark tissue such as lung, dark in bright tissue, either way in between.
+  double sum = 0, n = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] > 0 && e.canvas.fg[i]) { sum += e.src[i * 3]; n += 1; }
+  double mean = n > 0 ? sum / n : 0.5;
+  double sign = e.r.bernoulli(0.5) ? 1 : -1;
+  if (mean < 0.3) sign = 1;
+  if (mean > 0.7) sign = -1;
+  double d = sign * e.r.uniform(0.15, 0.35);
   return from_alpha(e, a, {d, d, d}, true);
 }
 
