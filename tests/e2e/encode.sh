@@ -68,6 +68,31 @@ assert ids[0, 0] == 49406 and (ids[0] == 49407).sum() == 1
 assert f["text_embed"].shape == (2, 64)
 PY
 
+# A dataset file (--data): one row per sample in file order, indices recorded; the dataset's
+# S is the model's S; under mpiexec the same file.
+run "$TOKENCLIP" synth --out "$WORK/synth" --size 32 --threads 1
+expect_rc 0 "synth for --data"
+run "$TOKENCLIP" encode --weights "$WORK/w.h5" --data "$WORK/synth/synth-medical.h5" --out "$WORK/d1.h5" --batch 16 --runtime.threads 1
+expect_rc 0 "encode --data"
+if command -v mpiexec >/dev/null; then
+  run mpiexec -n 2 "$TOKENCLIP" encode --weights "$WORK/w.h5" --data "$WORK/synth/synth-medical.h5" --out "$WORK/d2.h5" --batch 5 --runtime.threads 1
+  expect_rc 0 "encode --data under mpiexec -n 2"
+else
+  cp "$WORK/d1.h5" "$WORK/d2.h5"
+fi
+$PY - "$WORK/d1.h5" "$WORK/d2.h5" "$WORK/synth/synth-medical.h5" <<'PY' && pass || fail "encode --data output"
+import sys, h5py, numpy as np
+a, b, d = (h5py.File(p, "r") for p in sys.argv[1:4])
+n = d["images"].shape[0]
+assert a["image_embed"].shape == (n, 64) and a["tokens/6"].shape == (n, 1 + 4, 64)
+assert list(a["indices"][()]) == list(range(n)) and a.attrs["image_size"] == 32
+for k in ["image_embed", "image_global", "tokens/6"]:
+    assert np.allclose(a[k][()], b[k][()], rtol=1e-5, atol=1e-5), k
+PY
+run "$TOKENCLIP" encode --weights "$WORK/w.h5" --data "$WORK/synth/synth-medical.h5" --image-size 64 --out "$WORK/x.h5"
+expect_rc 2 "--data with another image size"
+expect_err "holds images of size 32" "--data size message"
+
 # Errors: exit code and a message naming the file or field.
 run "$TOKENCLIP" encode --weights "$WORK/w.h5" --images "$WORK/nope.png" --out "$WORK/x.h5"
 expect_rc 3 "missing image"
