@@ -410,7 +410,7 @@ std::string read_gz_or_plain(const std::string& path) {
 
 }  // namespace detail_tokenizer
 
-namespace D = detail_tokenizer;
+namespace tokd = detail_tokenizer;
 
 struct Tokenizer::Impl {
   std::string kind, source;
@@ -427,8 +427,8 @@ struct Tokenizer::Impl {
     vocab_size = std::max(vocab_size, id + 1);
   }
   void finish() {
-    sot = encoder.at(D::kSot);
-    eot = encoder.at(D::kEot);
+    sot = encoder.at(tokd::kSot);
+    eot = encoder.at(tokd::kEot);
   }
   std::vector<std::string> bpe(const std::string& token) const;
 };
@@ -461,7 +461,7 @@ std::shared_ptr<Tokenizer::Impl> openai_layout(const std::vector<std::string>& m
 }  // namespace detail_tokenizer
 
 std::vector<std::string> Tokenizer::Impl::bpe(const std::string& token) const {
-  if (token == D::kSot || token == D::kEot) return {token};
+  if (token == tokd::kSot || token == tokd::kEot) return {token};
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(token);
@@ -469,9 +469,9 @@ std::vector<std::string> Tokenizer::Impl::bpe(const std::string& token) const {
   }
   // Split into symbols (code points of the byte-encoded token); </w> on the last one.
   std::vector<std::string> word;
-  for (char32_t c : D::decode_utf8(token, "token")) {
+  for (char32_t c : tokd::decode_utf8(token, "token")) {
     word.emplace_back();
-    D::append_utf8(word.back(), c);
+    tokd::append_utf8(word.back(), c);
   }
   if (word.empty()) return {};
   word.back() += "</w>";
@@ -505,18 +505,18 @@ std::vector<std::string> Tokenizer::Impl::bpe(const std::string& token) const {
 
 // ------------------------------------------------------------------ factories
 Tokenizer Tokenizer::from_openai_bpe(const std::string& path) {
-  std::string text = D::read_gz_or_plain(path);
-  D::decode_utf8(text, ("BPE vocabulary '" + path + "'").c_str());
-  auto lines = D::split_lines(text);
+  std::string text = tokd::read_gz_or_plain(path);
+  tokd::decode_utf8(text, ("BPE vocabulary '" + path + "'").c_str());
+  auto lines = tokd::split_lines(text);
   // merges[1:49152-256-2+1]
   std::vector<std::string> merges;
-  for (size_t i = 1; i < lines.size() && i <= D::kMaxMerges; ++i) merges.push_back(lines[i]);
+  for (size_t i = 1; i < lines.size() && i <= tokd::kMaxMerges; ++i) merges.push_back(lines[i]);
   size_t pairs = 0;
-  for (const auto& m : merges) pairs += D::py_split(m).size() == 2;
+  for (const auto& m : merges) pairs += tokd::py_split(m).size() == 2;
   TC_CHECK_INPUT(pairs > 0, "BPE vocabulary '{}': no merge lines ('a b') after the header line; "
                  "expected OpenAI's bpe_simple_vocab_16e6.txt.gz", path);
   Tokenizer t;
-  t.impl_ = D::openai_layout(merges, "openai-bpe", path);
+  t.impl_ = tokd::openai_layout(merges, "openai-bpe", path);
   return t;
 }
 
@@ -536,22 +536,22 @@ Tokenizer Tokenizer::from_hf(const std::string& vocab_json, const std::string& m
                        it.value().get<int64_t>() < (1 << 30),
                    "vocabulary '{}': token '{}': expected a non-negative integer id, got {}",
                    vocab_json, it.key(), it.value().dump());
-    D::decode_utf8(it.key(), "vocabulary token");
+    tokd::decode_utf8(it.key(), "vocabulary token");
     im->add(it.key(), it.value().get<int>());
   }
-  for (const char* special : {D::kSot, D::kEot})
+  for (const char* special : {tokd::kSot, tokd::kEot})
     TC_CHECK_INPUT(im->encoder.count(special), "vocabulary '{}': missing the token '{}'",
                    vocab_json, special);
   im->finish();
   // Hugging Face: read().strip().split("\n")[1:49152-256-2+1]
   std::string text = read_file(merges_txt);
-  std::u32string u = D::decode_utf8(text, ("merges file '" + merges_txt + "'").c_str());
-  auto lines = D::split_lines(D::to_utf8(D::py_strip(u)));
+  std::u32string u = tokd::decode_utf8(text, ("merges file '" + merges_txt + "'").c_str());
+  auto lines = tokd::split_lines(tokd::to_utf8(tokd::py_strip(u)));
   TC_CHECK_INPUT(!lines.empty() && lines[0].rfind("#version", 0) == 0,
                  "merges file '{}': expected a '#version' header line, got '{}'", merges_txt,
                  lines.empty() ? "" : lines[0].substr(0, 40));
-  for (size_t i = 1; i < lines.size() && i <= D::kMaxMerges; ++i) {
-    auto parts = D::py_split(lines[i]);
+  for (size_t i = 1; i < lines.size() && i <= tokd::kMaxMerges; ++i) {
+    auto parts = tokd::py_split(lines[i]);
     if (parts.size() == 2) im->ranks[parts[0] + " " + parts[1]] = static_cast<int>(i - 1);
   }
   Tokenizer t;
@@ -582,16 +582,16 @@ Tokenizer Tokenizer::load(const std::string& path) {
 Tokenizer Tokenizer::byte_fallback(int vocab_size) {
   TC_CHECK_USAGE(vocab_size >= 514, "byte-level tokenizer: vocab size {} < 514 (512 byte tokens "
                  "+ SOT + EOT)", vocab_size);
-  auto im = D::openai_layout({}, "byte-fallback", "");
+  auto im = tokd::openai_layout({}, "byte-fallback", "");
   // Move SOT/EOT from 512/513 to the top of the model's vocabulary.
-  im->encoder.erase(D::kSot);
-  im->encoder.erase(D::kEot);
+  im->encoder.erase(tokd::kSot);
+  im->encoder.erase(tokd::kEot);
   im->decoder.erase(512);
   im->decoder.erase(513);
   im->vocab_size = 0;
   for (const auto& kv : im->decoder) im->vocab_size = std::max(im->vocab_size, kv.first + 1);
-  im->add(D::kSot, vocab_size - 2);
-  im->add(D::kEot, vocab_size - 1);
+  im->add(tokd::kSot, vocab_size - 2);
+  im->add(tokd::kEot, vocab_size - 1);
   im->finish();
   Tokenizer t;
   t.impl_ = std::move(im);
@@ -640,7 +640,7 @@ std::vector<std::vector<int>> Tokenizer::tokenize(const std::vector<std::string>
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
   static const auto inverse = [] {
     std::unordered_map<char32_t, unsigned char> m;
-    for (int b = 0; b < 256; ++b) m[D::byte_table().sym[b]] = static_cast<unsigned char>(b);
+    for (int b = 0; b < 256; ++b) m[tokd::byte_table().sym[b]] = static_cast<unsigned char>(b);
     return m;
   }();
   std::string symbols;
@@ -652,7 +652,7 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
     symbols += it->second;
   }
   std::string out;
-  std::u32string u = D::decode_utf8(symbols, "token text");
+  std::u32string u = tokd::decode_utf8(symbols, "token text");
   for (size_t i = 0; i < u.size(); ++i) {
     if (u.compare(i, 4, U"</w>") == 0) {
       out += ' ';
@@ -661,7 +661,7 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
     }
     auto it = inverse.find(u[i]);
     if (it != inverse.end()) out += static_cast<char>(it->second);
-    else D::append_utf8(out, u[i]);  // SOT/EOT text or a foreign vocabulary symbol
+    else tokd::append_utf8(out, u[i]);  // SOT/EOT text or a foreign vocabulary symbol
   }
   return out;
 }
@@ -681,25 +681,25 @@ std::vector<std::string> Tokenizer::bpe(const std::string& word) const { return 
 
 // ------------------------------------------------------------------ free functions
 std::string html_unescape(const std::string& text) {
-  return D::to_utf8(D::unescape(D::decode_utf8(text, "text")));
+  return tokd::to_utf8(tokd::unescape(tokd::decode_utf8(text, "text")));
 }
 
 std::string unicode_lower(const std::string& text) {
-  return D::to_utf8(D::lower(D::decode_utf8(text, "text")));
+  return tokd::to_utf8(tokd::lower(tokd::decode_utf8(text, "text")));
 }
 
 std::string clean_text(const std::string& text) {
-  std::u32string u = D::decode_utf8(text, "text");
-  u = D::py_strip(D::unescape(D::unescape(u)));  // basic_clean without ftfy
-  return D::to_utf8(D::lower(D::collapse_space(u)));
+  std::u32string u = tokd::decode_utf8(text, "text");
+  u = tokd::py_strip(tokd::unescape(tokd::unescape(u)));  // basic_clean without ftfy
+  return tokd::to_utf8(tokd::lower(tokd::collapse_space(u)));
 }
 
 std::vector<std::string> pre_tokenize(const std::string& cleaned) {
   std::vector<std::string> out;
-  for (const auto& t : D::findall(D::decode_utf8(cleaned, "text"))) out.push_back(D::to_utf8(t));
+  for (const auto& t : tokd::findall(tokd::decode_utf8(cleaned, "text"))) out.push_back(tokd::to_utf8(t));
   return out;
 }
 
-std::string bytes_to_unicode(const std::string& utf8_bytes) { return D::byte_encode(utf8_bytes); }
+std::string bytes_to_unicode(const std::string& utf8_bytes) { return tokd::byte_encode(utf8_bytes); }
 
 }  // namespace tc::clip

@@ -3,6 +3,7 @@
 // pattern's splits, Python str.lower / html.unescape cases worked out by hand.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <filesystem>
