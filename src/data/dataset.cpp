@@ -603,6 +603,12 @@ void DatasetReader::read_mask(int64_t index, uint8_t* out) const {
   dd::read_one(m.masks.get(), m.mask_fspace.get(), m.mask_mspace.get(),
                static_cast<hsize_t>(index), static_cast<hsize_t>(m.meta.image_size), out, m.path,
                "masks");
+  // Cheap next to the decompression, and a 0/255 mask from a foreign writer would otherwise
+  // silently count as 255 anomalous pixels per pixel in the metrics.
+  const size_t n = static_cast<size_t>(m.meta.image_size) * m.meta.image_size;
+  const uint8_t* bad = std::find_if(out, out + n, [](uint8_t v) { return v > 1; });
+  TC_CHECK_INPUT(bad == out + n, "{}: masks[{}] holds the value {} (expected 0 or 1)", m.path,
+                 index, *bad);
 }
 
 Sample DatasetReader::read(int64_t index) const {

@@ -303,6 +303,23 @@ TEST(DatasetRefuses, ValuesOutOfRange) {
     replace_dataset<int32_t>(f, "class_id", H5T_NATIVE_INT32, {5}, {0, 1, 2, 3, -1});
   });
   expect_refused(q, {"class_id[3] is 3", "expected 0..2"});
+  // Masks are checked when read (0/255 from a foreign writer must not pass as 0/1).
+  auto m = corrupted("range_mask.h5", [](hid_t f) {
+    std::vector<uint8_t> v(5 * 4 * 4, 0);
+    v[2 * 16 + 5] = 255;
+    replace_dataset<uint8_t>(f, "masks", H5T_NATIVE_UINT8, {5, 4, 4}, v);
+  });
+  DatasetReader r(m);
+  std::vector<uint8_t> buf(16);
+  r.read_mask(1, buf.data());
+  try {
+    r.read_mask(2, buf.data());
+    ADD_FAILURE() << "read a 255 mask value";
+  } catch (const tc::Error& e) {
+    EXPECT_EQ(e.kind(), tc::ErrorKind::Input);
+    EXPECT_NE(e.message().find(m + ": masks[2] holds the value 255 (expected 0 or 1)"),
+              std::string::npos) << e.message();
+  }
 }
 
 // ---------------------------------------------------------------------------- batches
