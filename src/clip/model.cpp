@@ -190,7 +190,7 @@ TextTransformerImpl::TextTransformerImpl(const ClipConfig& c) : config(c) {
 torch::Tensor TextTransformerImpl::embed_tokens(const torch::Tensor& ids) {
   TC_CHECK_INPUT(ids.dim() == 2 && ids.size(1) == config.text.context,
                  "token ids: expected [M,{}], got {}", config.text.context, detail_model::shape_str(ids.sizes()));
-  return at::embedding(token_embedding, ids.to(at::kLong));
+  return at::embedding(token_embedding, ids.to(token_embedding.device(), at::kLong));
 }
 
 torch::Tensor TextTransformerImpl::forward_embeddings(const torch::Tensor& x_in, const torch::Tensor& eot,
