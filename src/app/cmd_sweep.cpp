@@ -175,6 +175,7 @@ int run_sweep(Invocation& inv) {
       for (const auto& f : sum.failures) std::printf("  failed: %s\n", f.c_str());
       std::fflush(stdout);
     }
+    comm->barrier();  // the summary is out before a failure code ends the MPI job
     return sum.failed > 0 ? static_cast<int>(ErrorKind::Runtime) : 0;
   }
 

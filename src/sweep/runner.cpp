@@ -80,13 +80,13 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
     // An interrupted training left its last checkpoint: the trainer continues from it.
     bool resume = bcast_bool(comm, root && file_exists(ckpt));
     if (resume) log::info("point {} {}: resuming the interrupted training from {}", p.index, p.id, ckpt);
+    if (root) make_dirs(train_dir(out_dir, p.id));
+    comm.barrier();  // (no collective inside a stage: a rank that throws must not leave others waiting)
     auto errs = stage(comm, [&] {
       const DataSet& d = data_of(p.train);
       TC_CHECK_INPUT(file_exists(d.path), "{}: data.{}.path: data file '{}' does not exist (from [data] of "
                      "the sweep file)", m.path, d.name, d.path);
       TrainJob job{&p, &d, train_dir(out_dir, p.id), resume};
-      if (root) make_dirs(job.run_dir);
-      comm.barrier();
       runner.train(job);
       if (root)
         TC_CHECK_INPUT(file_exists(ckpt), "training of point {} finished without writing '{}'", p.id, ckpt);
@@ -105,13 +105,13 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
       continue;
     }
     log::info("point {} {} ({}): evaluating on {}", p.index, p.id, p.label, ds);
+    if (root) make_dirs(eval_dir(out_dir, p.id, ds));
+    comm.barrier();
     auto errs = stage(comm, [&] {
       const DataSet& d = data_of(ds);
       TC_CHECK_INPUT(file_exists(d.path), "{}: data.{}.path: data file '{}' does not exist (from [data] of "
                      "the sweep file)", m.path, d.name, d.path);
       EvalJob job{&p, &d, ckpt, eval_dir(out_dir, p.id, ds), opts.visualize};
-      if (root) make_dirs(job.out_dir);
-      comm.barrier();
       runner.eval(job);
       if (root)
         TC_CHECK_INPUT(file_exists(metrics), "evaluation of point {} on {} finished without writing '{}'",
@@ -202,6 +202,9 @@ RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner
     cursor = i + 1;
   }
   progress.finish(fmt::format("{} ok, {} failed", sum.succeeded, sum.failed));
+  // Nobody leaves before rank 0 has released its lock and written its markers: a rank that
+  // returns a failure code ends the MPI job (tokenclip's main aborts on a non-zero exit).
+  comm.barrier();
   return sum;
 }
 
