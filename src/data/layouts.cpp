@@ -848,6 +848,19 @@ void pair_folder(Scan& s, const std::string& cls, const std::string& defect, con
 // ISIC: images and *_Segmentation masks anywhere below ROOT (ISBI2016_ISIC_Part1_Test_Data +
 // _Test_GroundTruth, or AnomalyCLIP's skin/test/<specie> + the GroundTruth folder); a path
 // with "train" in it belongs to the train split.
+// A folder (not the file name) of `rel` names the training data: "train", "Training_Data",
+// "..._train..." (and not, say, "constraint").
+bool isic_is_train(const std::string& rel) {
+  const fs::path dirs = fs::path(rel).parent_path();
+  for (const auto& part : dirs) {
+    const std::string c = lower(part.string());
+    if (c.rfind("train", 0) == 0 || c.find("_train") != std::string::npos ||
+        c.find("training") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
 void scan_isic(Scan& s) {
   const fs::path& root = s.root();
   // Images and masks sit in different folders, so pairing is by stem alone, per split.
@@ -855,7 +868,7 @@ void scan_isic(Scan& s) {
   std::vector<std::pair<std::string, std::string>> images;       // split, rel
   int superpixels = 0;
   for (const auto& rel : list_images_recursive(root)) {
-    const std::string split = lower(rel).find("train") != std::string::npos ? "train" : "test";
+    const std::string split = isic_is_train(rel) ? "train" : "test";
     const std::string name = fs::path(rel).filename().string();
     if (has_mask_suffix(name, "_Segmentation")) {
       const std::string key = mask_key(name, "_Segmentation");

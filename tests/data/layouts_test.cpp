@@ -439,6 +439,11 @@ TEST(Layouts, Isic) {
             (Lines{"isic train lesion 1 m ISBI2016_ISIC_Part1_Training_Data/ISIC_0000000.jpg "
                    "ISBI2016_ISIC_Part1_Training_GroundTruth/ISIC_0000000_Segmentation.png"}));
   EXPECT_EQ(lay_scan("isic", t.path(), "all").items.size(), 4u);
+  // Only folder names decide the split ("constraint" contains "train" but is no train folder).
+  tc::test::write_image(t.path() / "constraint/ISIC_0000099.jpg");
+  tc::test::write_mask(t.path() / "constraint/ISIC_0000099_Segmentation.png");
+  EXPECT_EQ(lay_scan("isic", t.path()).items.size(), 4u);
+  EXPECT_EQ(lay_scan("isic", t.path(), "train").items.size(), 1u);
   TempTree e("isic_bad");
   tc::test::make_br35h(e.path());
   lay_expect_error([&] { lay_scan("isic", e.path()); }, tc::ErrorKind::Input, {"no *_Segmentation.png masks found"});
