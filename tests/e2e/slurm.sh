@@ -58,6 +58,7 @@ base = configs/tokenclip.ini
 visualize = 2
 [set]
 model.preset = tiny
+model.image_size = 64
 train.epochs = 1
 [train_flags]
 max-steps = 4
@@ -108,7 +109,7 @@ array_job=$(cd "$WORK" && sbatch --parsable --array=0-3 --gpus-per-node=0 --ntas
 
 # The training script: 2 ranks started by mpirun inside the allocation.
 if [ $REAL = 1 ]; then
-  train_args=(--config "$SRC/configs/tokenclip.ini" --model.preset tiny --train.epochs 1
+  train_args=(--config "$SRC/configs/tokenclip.ini" --model.preset tiny --model.image_size 64 --train.epochs 1
               --max-steps 4 --data "$WORK/data/synth-industrial-a.h5" --out "$WORK/train-run")
   train_cmd=train
 else
