@@ -34,68 +34,6 @@
 namespace tc::app {
 namespace detail_eval {
 
-// A trained detector restored from its checkpoint, ready to score images.
-struct Restored {
-  method::Checkpoint ckpt;
-  config::Config cfg;  // the checkpoint's model + method (+ train) sections
-  clip::LoadedClip backbone;
-  method::Detector det{nullptr};
-  method::MethodOptions mopt;
-};
-
-Restored restore(const Invocation& inv, const torch::Device& device) {
-  Restored r;
-  const std::string path = inv.cfg.get_string("checkpoint");
-  r.ckpt = method::read_checkpoint(path);
-  r.cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
-  r.cfg.apply(config::parse_ini_text(r.ckpt.meta.config, path + " (stored config)"));
-  std::string weights = inv.cfg.get_string("weights");
-  if (weights.empty()) weights = r.ckpt.meta.backbone_path;
-  r.backbone = load_backbone(r.cfg, weights);
-  TC_CHECK_USAGE(r.backbone.fingerprint == r.ckpt.meta.backbone_fingerprint,
-                 "checkpoint '{}' was trained with backbone '{}' (fingerprint {}), but '{}' has fingerprint "
-                 "{}; evaluate with the same weights",
-                 path, r.ckpt.meta.backbone_path, r.ckpt.meta.backbone_fingerprint,
-                 weights.empty() ? "the random tiny CLIP" : weights, r.backbone.fingerprint);
-  auto tokenizer = load_tokenizer(inv.cfg.get_string("bpe"), r.backbone);
-  r.mopt = method::MethodOptions::from_config(r.cfg);
-  r.det = make_detector(r.backbone, tokenizer, r.mopt, 0, device);
-  method::load_learnable(*r.det, r.ckpt, path);
-  r.det->eval();
-  return r;
-}
-
-// Per-image results of one batch, on the CPU.
-struct ImageResults {
-  int64_t count = 0;
-  at::Tensor maps;                      // [B,S,S] blurred
-  at::Tensor scores, global_prob;       // [B]
-  std::vector<at::Tensor> token_probs;  // per layer [B,N,2] (the map source)
-  std::vector<at::Tensor> assignment;   // per layer [B,N,Q]
-};
-
-ImageResults score_batch(Restored& r, const method::TextFeatures& text, const at::Tensor& images,
-                         double sigma) {
-  method::FeatureBatch f = r.det->extract_features(images);
-  auto out = r.det->forward_features(f, nullptr, &text);
-  ImageResults res;
-  res.count = images.size(0);
-  res.maps = out.map.to(at::kCPU).to(at::kFloat).contiguous().clone();
-  const int S = static_cast<int>(res.maps.size(1));
-  for (int64_t i = 0; i < res.count; ++i) {
-    float* m = res.maps[i].data_ptr<float>();
-    eval::gaussian_blur(m, m, S, S, sigma);
-  }
-  res.global_prob = out.global_prob.to(at::kCPU).to(at::kFloat);
-  res.scores = method::combine_image_score(res.global_prob, res.maps, r.mopt.gamma,
-                                           static_cast<int64_t>(out.base_probs.size()))
-                   .to(at::kFloat).contiguous();
-  const auto& probs = r.mopt.map_source == "dyn" && !out.dyn_probs.empty() ? out.dyn_probs : out.base_probs;
-  for (const auto& p : probs) res.token_probs.push_back(p.to(at::kCPU).to(at::kFloat).contiguous());
-  for (const auto& a : out.assignment) res.assignment.push_back(a.to(at::kCPU).to(at::kFloat).contiguous());
-  return res;
-}
-
 // One image's results as a flat float record (for sending to rank 0).
 std::vector<float> pack(const ImageResults& r, int64_t i, bool dump) {
   std::vector<float> v;
@@ -132,7 +70,8 @@ int run_eval(Invocation& inv) {
                  "(the protocol trains on one dataset and evaluates on the others)",
                  cfg.get_string("checkpoint"), ckmeta.dataset_name, dmeta.name, reader.path());
 
-  Restored r = restore(inv, rt.device);
+  Restored r = restore_detector(inv.cfg.get_string("checkpoint"), inv.cfg.get_string("weights"),
+                                inv.cfg.get_string("bpe"), rt.device);
   const auto& cc = r.backbone.model->config;
   TC_CHECK_INPUT(dmeta.image_size == cc.image_size,
                  "dataset '{}' holds {}x{} images but the checkpoint's model runs at S = {}; convert the data "
@@ -187,7 +126,7 @@ int run_eval(Invocation& inv) {
     std::vector<int64_t> idx;
     for (int64_t i = b0; i < std::min(shard.end, b0 + batch); ++i) idx.push_back(i);
     auto raw = data::read_batch(reader, idx, false);
-    auto res = score_batch(r, text, data::normalize_clip(raw.images.to(rt.device)), sigma);
+    auto res = score_images(r, text, data::normalize_clip(raw.images.to(rt.device)), sigma);
     for (int64_t i = 0; i < res.count; ++i) {
       auto rec = pack(res, i, dump);
       if (comm.rank() == 0)
@@ -273,7 +212,7 @@ int run_eval(Invocation& inv) {
         std::vector<int64_t> idx(chosen.begin() + static_cast<long>(b0),
                                  chosen.begin() + static_cast<long>(std::min(chosen.size(), b0 + batch)));
         auto raw = data::read_batch(reader, idx, true);
-        auto res = score_batch(r, text, data::normalize_clip(raw.images.to(rt.device)), sigma);
+        auto res = score_images(r, text, data::normalize_clip(raw.images.to(rt.device)), sigma);
         for (size_t k = 0; k < idx.size(); ++k) {
           const int64_t i = idx[k];
           const int32_t cls = reader.class_ids()[static_cast<size_t>(i)];

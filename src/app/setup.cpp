@@ -5,7 +5,9 @@
 
 #include <thread>
 
+#include "eval/blur.h"
 #include "method/prompt_tokens.h"
+#include "method/scores.h"
 #include "util/check.h"
 #include "util/log.h"
 
@@ -85,5 +87,49 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
   det->to(device);
   return det;
 }
+
+Restored restore_detector(const std::string& path, const std::string& weights_override,
+                          const std::string& bpe, const torch::Device& device) {
+  Restored r;
+  r.ckpt = method::read_checkpoint(path);
+  r.cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
+  r.cfg.apply(config::parse_ini_text(r.ckpt.meta.config, path + " (stored config)"));
+  std::string weights = weights_override.empty() ? r.ckpt.meta.backbone_path : weights_override;
+  r.backbone = load_backbone(r.cfg, weights);
+  TC_CHECK_USAGE(r.backbone.fingerprint == r.ckpt.meta.backbone_fingerprint,
+                 "checkpoint '{}' was trained with backbone '{}' (fingerprint {}), but '{}' has fingerprint "
+                 "{}; use the same weights",
+                 path, r.ckpt.meta.backbone_path, r.ckpt.meta.backbone_fingerprint,
+                 weights.empty() ? "the random tiny CLIP" : weights, r.backbone.fingerprint);
+  auto tokenizer = load_tokenizer(bpe, r.backbone);
+  r.mopt = method::MethodOptions::from_config(r.cfg);
+  r.det = make_detector(r.backbone, tokenizer, r.mopt, 0, device);
+  method::load_learnable(*r.det, r.ckpt, path);
+  r.det->eval();
+  return r;
+}
+
+ImageResults score_images(Restored& r, const method::TextFeatures& text, const at::Tensor& images,
+                          double sigma) {
+  method::FeatureBatch f = r.det->extract_features(images);
+  auto out = r.det->forward_features(f, nullptr, &text);
+  ImageResults res;
+  res.count = images.size(0);
+  res.maps = out.map.to(at::kCPU).to(at::kFloat).contiguous().clone();
+  const int S = static_cast<int>(res.maps.size(1));
+  for (int64_t i = 0; i < res.count; ++i) {
+    float* m = res.maps[i].data_ptr<float>();
+    eval::gaussian_blur(m, m, S, S, sigma);
+  }
+  res.global_prob = out.global_prob.to(at::kCPU).to(at::kFloat);
+  res.scores = method::combine_image_score(res.global_prob, res.maps, r.mopt.gamma,
+                                           static_cast<int64_t>(out.base_probs.size()))
+                   .to(at::kFloat).contiguous();
+  const auto& probs = r.mopt.map_source == "dyn" && !out.dyn_probs.empty() ? out.dyn_probs : out.base_probs;
+  for (const auto& p : probs) res.token_probs.push_back(p.to(at::kCPU).to(at::kFloat).contiguous());
+  for (const auto& a : out.assignment) res.assignment.push_back(a.to(at::kCPU).to(at::kFloat).contiguous());
+  return res;
+}
+
 
 }  // namespace tc::app

@@ -10,6 +10,7 @@
 #include "clip/tokenizer.h"
 #include "config/config.h"
 #include "dist/dist.h"
+#include "method/checkpoint.h"
 #include "method/detector.h"
 
 namespace tc::app {
@@ -37,5 +38,32 @@ clip::Tokenizer load_tokenizer(const std::string& bpe, const clip::LoadedClip& b
 method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tokenizer& tokenizer,
                                const method::MethodOptions& options, uint64_t seed,
                                const torch::Device& device);
+
+// A trained detector restored from its checkpoint, ready to score images (eval, infer,
+// calibrate). The backbone comes from the checkpoint's record unless `weights` overrides it; a
+// different fingerprint is refused.
+struct Restored {
+  method::Checkpoint ckpt;
+  config::Config cfg;  // the checkpoint's stored model + method (+ train, runtime) sections
+  clip::LoadedClip backbone;
+  method::Detector det{nullptr};
+  method::MethodOptions mopt;
+};
+Restored restore_detector(const std::string& checkpoint, const std::string& weights,
+                          const std::string& bpe, const torch::Device& device);
+
+// Scores of one batch of normalised images [B,3,S,S] with text features computed once
+// (Restored::det->encode_text()), on the CPU: blurred maps (eval.blur_sigma), image scores
+// ((1 - gamma) global + gamma max(map) / layers), and the map source's token probabilities
+// and assignments per layer.
+struct ImageResults {
+  int64_t count = 0;
+  at::Tensor maps;                      // [B,S,S] blurred
+  at::Tensor scores, global_prob;       // [B]
+  std::vector<at::Tensor> token_probs;  // per layer [B,N,2] (the map source)
+  std::vector<at::Tensor> assignment;   // per layer [B,N,Q]
+};
+ImageResults score_images(Restored& r, const method::TextFeatures& text, const at::Tensor& images,
+                          double blur_sigma);
 
 }  // namespace tc::app
