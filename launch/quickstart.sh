@@ -12,6 +12,9 @@ bash launch/setup.sh
 TC="$ROOT/${BUILD_DIR:-build}/tokenclip"
 OUT=${OUT:-results/quickstart-run}
 NP=${NP:-2}
+# Idle OpenMP threads sleep instead of spinning: with several ranks per core (tests) spinning
+# threads steal the cores the working ranks need.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$OUT"
 

@@ -9,6 +9,9 @@ bash launch/setup.sh
 t1=$(date +%s)
 BUILD_DIR=${BUILD_DIR:-build}
 # Tests run as root in CI: OpenMPI needs these to start, and oversubscription for np 3 on 2 cores.
+# Idle OpenMP threads sleep instead of spinning: with several ranks per core (tests) spinning
+# threads steal the cores the working ranks need.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 rc=0
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${TOKENCLIP_TEST_JOBS:-2}" "$@" || rc=$?

@@ -94,6 +94,6 @@ TC_REGISTER_COMMAND(Command{
     "output and the gradients of the total loss to --out (used by the Python parity test).",
     {"method"},
     {flag_string("in", "", "input HDF5 file", true), flag_string("out", "", "output HDF5 file", true)},
-    "", "", 0, 0, 990, detail_debug_method::run});
+    "", "", 0, 0, 9990, detail_debug_method::run});
 }  // namespace
 }  // namespace tc::app

@@ -138,12 +138,14 @@ static void print_main_help() {
   std::printf("tokenclip %s - token-wise prompt learning for zero-shot anomaly detection\n\n",
               TOKENCLIP_VERSION);
   std::printf("usage: tokenclip <command> [options]\n       tokenclip <command> --help\n\ncommands:\n");
-  for (const auto& c : commands()) std::printf("  %-18s %s\n", c.name.c_str(), c.summary.c_str());
+  for (const auto& c : commands())
+    if (c.order < 9000) std::printf("  %-18s %s\n", c.name.c_str(), c.summary.c_str());
   std::printf(
       "\nOptions come from INI files (--config a.ini --config b.ini, later wins) and from the\n"
       "command line (--section.key VALUE, wins over files).\n"
       "Exit codes: 0 ok, 2 usage or config error, 3 input data error, 4 runtime failure,\n"
-      "5 distributed failure (a peer rank failed or ranks disagree).\n");
+      "5 distributed failure (a peer rank failed or ranks disagree).\n"
+      "Developer commands (debug-*) are listed by 'tokenclip --help-all'.\n");
 }
 
 static void print_command_help(const Command& c) {
@@ -202,6 +204,13 @@ static int dispatch(int argc, char** argv) {
     return 2;
   }
   std::string name = argv[1];
+  if (name == "--help-all") {
+    print_main_help();
+    std::printf("\ndeveloper commands:\n");
+    for (const auto& c : commands())
+      if (c.order >= 9000) std::printf("  %-18s %s\n", c.name.c_str(), c.summary.c_str());
+    return 0;
+  }
   if (name == "--help" || name == "-h" || name == "help") {
     if (argc >= 3 && find_command(argv[2])) {
       print_command_help(*find_command(argv[2]));
