@@ -13,7 +13,11 @@ Python (Unicode version printed into the file):
   - str.lower() for every code point whose lowercase differs, and the Cased / Case_Ignorable
     sets (derived from str.lower()'s final-sigma rule) so that Σ lowers as Python does;
   - html.unescape's tables: all HTML5 named entities, the invalid numeric references and the
-    code points it drops.
+    code points it drops;
+  - the character-level fixes of ftfy.fix_text that change well-formed text (ftfy 6 defaults):
+    C1 controls read as Windows-1252, Latin ligatures expanded, full/half-width forms folded
+    (NFKC), curly quotes straightened, control characters removed; composed per character to
+    the fixed point ftfy's loop reaches.
 """
 import html
 import html.entities
@@ -88,6 +92,54 @@ def case_ignorable(cp):
     return ("A" + c + "\u03a3").lower()[-1] == "\u03c2"
 
 
+FTFY_LIGATURES = {
+    "\u0132": "IJ", "\u0133": "ij", "\u0149": "\u02bcn", "\u01f1": "DZ", "\u01f2": "Dz",
+    "\u01f3": "dz", "\u01c4": "D\u017d", "\u01c5": "D\u017e", "\u01c6": "d\u017e",
+    "\u01c7": "LJ", "\u01c8": "Lj", "\u01c9": "lj", "\u01ca": "NJ", "\u01cb": "Nj",
+    "\u01cc": "nj", "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+    "\ufb04": "ffl", "\ufb05": "\u017ft", "\ufb06": "st",
+}
+FTFY_CONTROL = set(range(0x00, 0x09)) | {0x0B} | set(range(0x0E, 0x20)) | {0x7F} | \
+    set(range(0x206A, 0x2070)) | {0xFEFF} | set(range(0xFFF9, 0xFFFD))
+
+
+def ftfy_width(cp):
+    if cp == 0x3000:
+        return " "
+    if 0xFF01 <= cp < 0xFFF0:
+        alt = unicodedata.normalize("NFKC", chr(cp))
+        if alt != chr(cp):
+            return alt
+    return None
+
+
+def ftfy_pass(text):
+    """One pass of ftfy's character fixes, in its order."""
+    out = "".join(bytes([ord(c)]).decode("cp1252", errors="ignore") or c if 0x80 <= ord(c) <= 0x9F
+                  else c for c in text)                                   # fix_c1_controls
+    out = "".join(FTFY_LIGATURES.get(c, c) for c in out)                  # fix_latin_ligatures
+    out = "".join(ftfy_width(ord(c)) or c for c in out)                   # fix_character_width
+    out = "".join("'" if c == "\u02bc" or "\u2018" <= c <= "\u201b" else
+                  '"' if "\u201c" <= c <= "\u201f" else c for c in out)  # uncurl_quotes
+    return "".join(c for c in out if ord(c) not in FTFY_CONTROL)          # remove_control_chars
+
+
+def ftfy_char_map():
+    cands = set(range(0x80, 0xA0)) | {ord(c) for c in FTFY_LIGATURES} | {0x3000} | \
+        set(range(0xFF01, 0xFFF0)) | {0x2BC} | set(range(0x2018, 0x2020)) | FTFY_CONTROL
+    out = {}
+    for cp in sorted(cands):
+        s = chr(cp)
+        while True:
+            t = ftfy_pass(s)
+            if t == s:
+                break
+            s = t
+        if s != chr(cp):
+            out[cp] = s
+    return out
+
+
 def cpp_ranges(name, rs):
     body = ",\n".join("  {0x%X, 0x%X}" % r for r in rs)
     return f"const CpRange {name}[] = {{\n{body}\n}};\n"
@@ -138,10 +190,15 @@ def main():
                  ",\n".join("  {0x%X, 0x%X}" % (k, ord(v)) for k, v in refs) + "\n};\n")
     parts.append("const uint32_t kInvalidCodepoints[] = {\n" +
                  ",\n".join("  0x%X" % c for c in sorted(html._invalid_codepoints)) + "\n};\n")
+    fm = ftfy_char_map()
+    assert all(len(v) <= 3 for v in fm.values())
+    parts.append("const LowerEntry kFtfyMap[] = {\n" +
+                 ",\n".join("  {0x%X, %s}" % (cp, u32(v) if v else "{0}") for cp, v in sorted(fm.items())) +
+                 "\n};\n")
     with open(out_path, "w") as f:
         f.write("".join(parts))
     print(f"wrote {os.path.normpath(out_path)}: {len(lower)} lowercase entries, "
-          f"{len(ents)} entities, letter-ic extras {sorted(hex(c) for c in letter_ic)}, "
+          f"{len(ents)} entities, {len(fm)} ftfy character fixes, letter-ic extras {sorted(hex(c) for c in letter_ic)}, "
           f"literal folds {[(hex(k), v) for k, v in literal_fold.items()]}")
 
 

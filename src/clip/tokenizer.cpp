@@ -212,6 +212,23 @@ std::u32string unescape(const std::u32string& s) {
   return out;
 }
 
+// The character-level part of ftfy.fix_text (see tools/gen_unicode_tables.py).
+std::u32string ftfy_chars(const std::u32string& s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (char32_t c : s) {
+    auto it = std::lower_bound(std::begin(kFtfyMap), std::end(kFtfyMap), c,
+                               [](const LowerEntry& e, char32_t v) { return e.cp < v; });
+    if (it != std::end(kFtfyMap) && it->cp == c) {
+      for (char32_t t : it->to)
+        if (t) out += t;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::u32string py_strip(const std::u32string& s) {
   size_t b = 0, e = s.size();
   while (b < e && is_py_space(s[b])) ++b;
@@ -690,7 +707,8 @@ std::string unicode_lower(const std::string& text) {
 
 std::string clean_text(const std::string& text) {
   std::u32string u = tokd::decode_utf8(text, "text");
-  u = tokd::py_strip(tokd::unescape(tokd::unescape(u)));  // basic_clean without ftfy
+  // basic_clean: ftfy's character fixes (not its mojibake repair), html.unescape twice, strip
+  u = tokd::py_strip(tokd::unescape(tokd::unescape(tokd::ftfy_chars(u))));
   return tokd::to_utf8(tokd::lower(tokd::collapse_space(u)));
 }
 

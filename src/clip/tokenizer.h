@@ -1,10 +1,12 @@
 // CLIP's byte-level BPE tokenizer (OpenAI `simple_tokenizer.py` semantics), torch-free.
 //
-// Pipeline of encode(): HTML unescape twice -> strip -> collapse whitespace runs to one space
+// Pipeline of encode(): ftfy's character fixes (curly quotes, ligatures, full-width forms,
+// C1/control characters; not its mojibake repair) -> HTML unescape twice -> strip -> collapse
+// whitespace runs to one space
 // -> Unicode lowercase (Python str.lower(), incl. final sigma) -> split with CLIP's pattern
 // `<|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`
 // -> UTF-8 bytes mapped through bytes_to_unicode -> BPE by merge rank with `</w>` on the last
-// symbol -> ids. ftfy.fix_text is NOT applied (see docs/TOKENIZER.md for what that changes).
+// symbol -> ids. See docs/TOKENIZER.md for what of ftfy.fix_text is not reproduced.
 // Ids equal OpenAI's for well-formed text; character tables are generated from Python's
 // unicodedata (tools/gen_unicode_tables.py).
 #pragma once
@@ -65,7 +67,7 @@ class Tokenizer {
 // The text steps, exposed for tests and for the python parity test (UTF-8 in and out).
 std::string html_unescape(const std::string& text);  // Python html.unescape, all HTML5 entities
 std::string unicode_lower(const std::string& text);  // Python str.lower()
-std::string clean_text(const std::string& text);     // unescape x2, whitespace, lowercase
+std::string clean_text(const std::string& text);     // ftfy chars, unescape x2, whitespace, lower
 std::vector<std::string> pre_tokenize(const std::string& cleaned);  // CLIP's regex findall
 std::string bytes_to_unicode(const std::string& utf8_bytes);        // byte -> symbol mapping
 

@@ -172,6 +172,17 @@ TEST(TextCleanup, HtmlUnescapeLikePython) {
   EXPECT_EQ(tc::clip::clean_text("  &amp;lt;B&gt;\t\n  X\xc2\xa0Y  "), "<b> x y");
 }
 
+TEST(TextCleanup, FtfyCharacterFixes) {
+  using tc::clip::clean_text;
+  // Curly quotes straightened, ligatures expanded, full-width folded, BOM/controls removed,
+  // C1 0x92 read as Windows-1252 (a right quote, then straightened). ŉ -> ʼn -> 'n.
+  EXPECT_EQ(clean_text("It\xe2\x80\x99s \xe2\x80\x9cok\xe2\x80\x9d"), "it's \"ok\"");
+  EXPECT_EQ(clean_text("\xef\xac\x81ne \xef\xbc\xa1\xef\xbc\xa2\xef\xbc\x91"), "fine ab1");
+  EXPECT_EQ(clean_text("a\xef\xbb\xbf" "b\x01" "c\xc2\x92" "d"), "abc'd");
+  EXPECT_EQ(clean_text("\xc5\x89"), "'n");
+  EXPECT_EQ(clean_text("x\xe3\x80\x80y"), "x y");  // ideographic space -> space
+}
+
 TEST(TextCleanup, LowercaseLikePython) {
   using tc::clip::unicode_lower;
   EXPECT_EQ(unicode_lower("ABC \xc3\x80\xc3\x89\xc3\x8e"), "abc \xc3\xa0\xc3\xa9\xc3\xae");  // ÀÉÎ

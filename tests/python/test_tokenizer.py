@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Parity of the C++ CLIP tokenizer with a pure-Python reimplementation of OpenAI's
-simple_tokenizer.py (without ftfy, which OpenAI applies first and the project skips).
+simple_tokenizer.py: ftfy's character fixes (quotes, ligatures, width, C1/control characters)
+but not its mojibake repair, NFC or HTML pass.
 
 The reference uses Python's own engines: html.unescape, str.strip/lower, and Python `re` with
 IGNORECASE and \\p{L} / \\p{N} classes built here from unicodedata (the `regex` module is not
@@ -61,8 +62,31 @@ PAT = re.compile(r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[" 
 WS_RE = re.compile("[" + WS + "]+")
 
 
+_LIG = dict(zip("\u0132\u0133\u0149\u01f1\u01f2\u01f3\u01c4\u01c5\u01c6\u01c7\u01c8\u01c9\u01ca\u01cb\u01cc"
+                "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06",
+                ["IJ", "ij", "\u02bcn", "DZ", "Dz", "dz", "D\u017d", "D\u017e", "d\u017e", "LJ", "Lj", "lj",
+                 "NJ", "Nj", "nj", "ff", "fi", "fl", "ffi", "ffl", "\u017ft", "st"]))
+_CTRL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\u206a-\u206f\ufeff\ufff9-\ufffc]")
+
+
+def ftfy_chars(text):
+    """ftfy.fix_text's character fixes (C1 as cp1252, ligatures, width, quotes, controls),
+    repeated to a fixed point as ftfy's loop does; no mojibake repair, no NFC."""
+    while True:
+        t = re.sub("[\x80-\x9f]", lambda m: bytes([ord(m.group())]).decode("cp1252", "ignore") or m.group(), text)
+        t = "".join(_LIG.get(c, c) for c in t)
+        t = "".join(" " if c == "\u3000" else unicodedata.normalize("NFKC", c) if "\uff01" <= c <= "\uffef" else c
+                    for c in t)
+        t = re.sub("[\u02bc\u2018-\u201b]", "'", t)
+        t = re.sub("[\u201c-\u201f]", '"', t)
+        t = _CTRL.sub("", t)
+        if t == text:
+            return t
+        text = t
+
+
 def clean(text):
-    text = html.unescape(html.unescape(text)).strip()
+    text = html.unescape(html.unescape(ftfy_chars(text))).strip()
     return WS_RE.sub(" ", text).strip().lower()
 
 
@@ -181,6 +205,7 @@ HAND = [
     "a\u0345b \u0345 \u1fbe",
     "\x1c\x1dcontrol\x1e\x1fchars\x85next",
     "e\u0301 combining accent and zero\u200bwidth\u200dspace",
+    "It\u2019s \u201cquoted\u201d \u2018single\u2019 \ufb01ne \ufb03x \u0149 \uff21\uff22\uff23\uff11\uff12\uff01 \uff76\uff9e \x91x\x92 \x85 a\x0bb\ufeffc",
     "",
     "   ",
     " ".join(["long"] * 100),
@@ -193,7 +218,7 @@ def random_texts(n, seed=0):
     pool = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") +
             list(" .,;:!?'\"-()[]{}<>|/\\@#$%^*_+=~`") + [" "] * 10 +
             list("éèêëÉÀàçÇñÑøØåÅßẞıİſǅ") + list("ΑΒΓΔΣσςαβγ") + list("АБВЖЯабвжя") +
-            list("日本中文한국") + ["😀", "❤️", "\u0301", "\u0345", "\u00a0", "\u3000", "\t", "\n",
+            list("日本中文한국") + ["😀", "❤️", "\u0301", "\u2019", "\u201c", "\ufb01", "\uff21", "\uff07", "\x92", "\x0b", "\ufeff", "\u0149", "\u0345", "\u00a0", "\u3000", "\t", "\n",
                                      "\u2028", "\x1c", "\u200b", "²", "½", "Ⅻ", "٣"] +
             ["&amp;", "&lt;", "&#39;", "&#x41;", "&eacute;", "&notin;", "&amp;amp;", "&", "'s", "'ll",
              "<|endoftext|>", "<|startoftext|>"])
