@@ -3,7 +3,7 @@
 //      N = 1369 tokens (ViT-L/14 at 518 px), Q in {2, 4, 8}, batch of 8 images.
 //   2. Detector forward + backward per batch of 8 (TokenCLIP defaults), for the `tiny` and the
 //      ViT-B/16 shapes (random weights), from images and from cached features.
-// Usage: bench_method [--threads N] [--runs R] [--skip-b16-images]
+// Usage: bench_method [--threads N] [--runs R] [--skip-b16-images] [--skip-b16]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
@@ -73,12 +73,14 @@ void bench_detector(const std::string& preset, int runs, bool images) {
 
 int main(int argc, char** argv) {
   int threads = 2, runs = 5;
-  bool b16_images = true;
+  bool b16_images = true, b16 = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--skip-b16-images")) b16_images = false;
+    else if (!std::strcmp(argv[i], "--skip-b16")) b16 = false;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as they are measured
   at::set_num_threads(threads);
   std::printf("machine: %u hardware threads, torch threads %d, libtorch CPU; median of %d runs\n",
               std::thread::hardware_concurrency(), at::get_num_threads(), runs);
@@ -97,8 +99,8 @@ int main(int argc, char** argv) {
     at::AutoGradMode on(true);
     bench_detector("tiny", runs, true);
     bench_detector("tiny", runs, false);
-    bench_detector("ViT-B-16", std::max(1, runs / 2), false);
-    if (b16_images) bench_detector("ViT-B-16", 1, true);
+    if (b16) bench_detector("ViT-B-16", std::max(1, runs / 2), false);
+    if (b16 && b16_images) bench_detector("ViT-B-16", 1, true);
   }
   return 0;
 }

@@ -14,20 +14,21 @@ namespace tc::method {
 
 struct SinkhornOptions {
   double eps = 0.1;      // entropic regularisation (> 0)
-  double tol = 1e-4;     // stop when the max marginal violation of an image is below this
+  double tol = 1e-4;     // stop when the max relative marginal violation of an image is below this
   int max_iters = 100;   // cap on (row, column) update pairs
   bool backprop = false; // false: the plan is computed without autograd (detached)
 };
 
 struct SinkhornResult {
   torch::Tensor log_plan;   // [B,N,Q] log of the plan; columns sum to nu, rows to 1/N (to tol)
-  torch::Tensor violation;  // [B] max |marginal - target| of each image's final plan (double)
+  torch::Tensor violation;  // [B] max |marginal / target - 1| of each image's final plan (double)
   torch::Tensor iterations; // [B] int64 update pairs each image used
 };
 
 // Entropic OT between mu = 1/N (tokens) and nu (subspaces) for cost [B,N,Q]:
 // plan = argmin <P, C> - eps H(P). `log_nu` is [Q] or [B,Q] (log of a distribution);
-// empty means uniform 1/Q. The violation is measured in absolute mass (both marginals sum to 1).
+// empty means uniform 1/Q. The violation is relative to the target masses:
+// max(max_i |row_i N - 1|, max_q |col_q / nu_q - 1|); columns are exact after each update pair.
 SinkhornResult sinkhorn_log(const torch::Tensor& cost, const torch::Tensor& log_nu,
                             const SinkhornOptions& opt);
 

@@ -265,7 +265,7 @@ def main():
                     f[k] = v
             cmd = [EXE, "debug-method", "--in", fin, "--out", fout, "--config",
                    os.path.join(SRC, "configs", preset), "--method.subspaces", str(Q),
-                   "--method.ot_tol", "1e-7", "--method.ot_max_iters", "10000"]
+                   "--method.ot_tol", "1e-6", "--method.ot_max_iters", "10000"]
             if learned:
                 cmd += ["--method.ot_subspace_marginal", "learned"]
             for k, v in over.items():
