@@ -1,6 +1,9 @@
 // Report model (JSON) from the metrics.json files of a sweep, and its renderings.
 #include "sweep/report.h"
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -169,6 +172,20 @@ std::string csv_field(const std::string& s) {
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
+}
+
+// A PNG scaled down to at most `max_w` pixels wide (area interpolation), so that the page
+// stays small; the original bytes when it cannot be decoded or is small already.
+std::string thumbnail_png(const std::string& png, int max_w) {
+  std::vector<uchar> in(png.begin(), png.end());
+  cv::Mat img = cv::imdecode(in, cv::IMREAD_UNCHANGED);
+  if (img.empty() || img.cols <= max_w) return png;
+  cv::Mat small;
+  int h = std::max(1, static_cast<int>(std::lround(img.rows * double(max_w) / img.cols)));
+  cv::resize(img, small, cv::Size(max_w, h), 0, 0, cv::INTER_AREA);
+  std::vector<uchar> out;
+  if (!cv::imencode(".png", small, out)) return png;
+  return std::string(out.begin(), out.end());
 }
 
 std::vector<std::string> metric_list(const json& t) {
@@ -655,9 +672,9 @@ std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir,
         std::sort(pngs.begin(), pngs.end());
         shown_pairs.insert(key);
         for (int k = 0; k < opts.thumbnails && k < static_cast<int>(pngs.size()); ++k)
-          th += fmt::format("<figure><img width=\"96\" src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{} on {}"
+          th += fmt::format("<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{} on {}"
                             "<br>{}</figcaption></figure>\n",
-                            base64_encode(read_file(pngs[k])), html_escape(fs::path(pngs[k]).filename().string()),
+                            base64_encode(thumbnail_png(read_file(pngs[k]), opts.thumbnail_width)), html_escape(fs::path(pngs[k]).filename().string()),
                             html_escape(p["label"].get<std::string>()), html_escape(ds.get<std::string>()),
                             html_escape(fs::path(pngs[k]).filename().string()));
       }

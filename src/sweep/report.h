@@ -18,6 +18,7 @@ namespace tc::sweep {
 struct ReportOptions {
   std::string aupro = "anomalyclip";  // which AUPRO variant the tables show: anomalyclip | mvtec
   int thumbnails = 2;                 // heatmap pictures per (method, dataset) in the HTML page
+  int thumbnail_width = 320;          // pictures wider than this are scaled down
   int max_curve_points = 400;         // training curves are subsampled to this many points
 };
 

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
@@ -153,6 +154,13 @@ TEST(SweepReport, RenderingsAndFiles) {
   cv::imencode(".png", cv::Mat(8, 8, CV_8UC3, cv::Scalar(0, 0, 255)), png);
   write_text(eval_dir(f.out, f.m.points[0].id, "visa") + "/pictures/000.png", std::string(png.begin(), png.end()));
 
+  // A wide picture (random noise, hard to compress) is embedded scaled down, not as is.
+  cv::Mat noise(500, 1000, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  std::vector<uchar> big;
+  cv::imencode(".png", noise, big);
+  write_text(eval_dir(f.out, f.m.points[2].id, "visa") + "/pictures/wide.png", std::string(big.begin(), big.end()));
+
   std::string rdir = f.d.path + "/report";
   ReportFiles files = write_report(f.out, rdir);
   EXPECT_EQ(files.written.size(), 4u);
@@ -178,6 +186,8 @@ TEST(SweepReport, RenderingsAndFiles) {
   EXPECT_THAT(html, HasSubstr("<b>92.0±1.4</b>"));
   EXPECT_THAT(html, HasSubstr("<polyline"));
   EXPECT_THAT(html, HasSubstr("data:image/png;base64," + base64_encode(std::string(png.begin(), png.end()))));
+  EXPECT_THAT(html, HasSubstr("alt=\"wide.png\""));
+  EXPECT_LT(html.size(), big.size());  // the 1000 x 500 picture went in at 320 x 160
   EXPECT_THAT(html, Not(HasSubstr("<script")));
   EXPECT_THAT(html, Not(HasSubstr("src=\"http")));
   EXPECT_THAT(html, Not(HasSubstr("<link")));
