@@ -34,10 +34,18 @@ else
 fi
 
 if have sweep && have report; then
-  mpirun -np "$NP" --bind-to none "$TC" sweep run --sweep configs/sweeps/quick.ini \
-    --out "$OUT/sweep" --all
+  TC_SYNTH_DIR="$OUT/data" mpirun -np "$NP" --bind-to none "$TC" sweep run \
+    --sweep configs/sweeps/quick.ini --out "$OUT/sweep" --all
   "$TC" report "$OUT/sweep" --out "$OUT/report"
-  echo "report: $OUT/report/index.html"
+  # Publish the tables, the report page and a few pictures under results/quickstart/.
+  PUB=${PUBLISH:-results/quickstart}
+  mkdir -p "$PUB/pictures"
+  cp "$OUT"/report/report.md "$OUT"/report/report.csv "$OUT"/report/report.json \
+     "$OUT"/report/index.html "$PUB"/
+  find "$OUT/sweep" -path '*pictures*' -name '*.png' | sort | head -n 6 | while read -r f; do
+    rel=${f#"$OUT/sweep/"}; cp "$f" "$PUB/pictures/${rel//\//_}"
+  done
+  echo "report: $OUT/report/index.html (published copy: $PUB/)"
 elif have train; then
   mpirun -np "$NP" --bind-to none "$TC" train --config configs/tokenclip.ini \
     --data "$OUT/data/synth-industrial-a.h5" --out "$OUT/run"
