@@ -205,25 +205,27 @@ int run_prep(Invocation& inv) {
   return 0;
 }
 
-std::string prep_layout_help() {
-  std::string s = "dataset layout, one of:";
+std::string prep_description() {
+  std::string s =
+      "Scans ROOT in the given layout, decodes every image (grayscale replicated, alpha dropped, "
+      "16-bit scaled by 1/257), resizes it to SIZE x SIZE with Pillow's bicubic algorithm, "
+      "binarises masks with the layout's rule and resizes them with Pillow's bilinear algorithm "
+      "(then > 0.5), and writes one HDF5 file (docs/FORMATS.md). The output appears only when "
+      "complete. The dataset name defaults to the layout name, which the protocol guard uses. "
+      "Layouts:";
   for (const auto& l : data::layouts()) s += " " + l.name;
-  return s;
+  return s + ".";
 }
 
 TC_REGISTER_COMMAND(Command{
     "prep", "convert a public dataset folder into a tokenclip dataset file (HDF5)",
-    "Scans ROOT in the given layout, decodes every image (grayscale replicated, alpha dropped, "
-    "16-bit scaled by 1/257), resizes it to SIZE x SIZE with Pillow's bicubic algorithm, "
-    "binarises masks with the layout's rule and resizes them with Pillow's bilinear algorithm "
-    "(then > 0.5), and writes one HDF5 file (docs/FORMATS.md). The output appears only when "
-    "complete. The dataset name defaults to the layout name, which the protocol guard uses.",
+    prep_description(),
     {},
     {flag_string("root", "", "the dataset folder as downloaded", true),
      flag_string("out", "", "output dataset file (.h5)", true),
      flag_int("size", "518", "image side S after resizing", 1),
      flag_choice("split", "test", {"test", "train", "all"}, "which split to convert"),
-     flag_string("name", "", "dataset name (default: the layout name)"),
+     flag_string("name", "", "dataset name; empty: the layout name"),
      flag_choice("on-bad-image", "fail", {"fail", "skip"},
                  "unreadable image or mask: stop with an error, or skip it and list it"),
      flag_int("threads", "0", "decoding threads (0: all cores)", 0),
@@ -231,8 +233,8 @@ TC_REGISTER_COMMAND(Command{
      flag_string("anomalous-dir", "anomalous", "`folder` layout: sub-folder of anomalous images"),
      flag_string("mask-dir", "masks", "`folder` layout: sub-folder of masks"),
      flag_string("mask-suffix", "_mask", "`folder` layout: mask file = <image stem><suffix>.*"),
-     flag_string("visa-csv", "", "`visa` layout: the split file (default ROOT/split_csv/1cls.csv)")},
-    "LAYOUT", prep_layout_help(), 1, 1, 10, run_prep});
+     flag_string("visa-csv", "", "`visa` layout: the split file; empty: ROOT/split_csv/1cls.csv")},
+    "LAYOUT", "dataset layout (listed above)", 1, 1, 10, run_prep});
 
 }  // namespace
 }  // namespace tc::app
