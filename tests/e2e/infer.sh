@@ -136,6 +136,17 @@ for r in rows:
     assert abs(float(r["score"]) - float(a[r["path"]]["score"])) < 1e-5, (r, a[r["path"]])
 PY
 
+# ---------------------------------------------------------------- calibrate from a dataset's label-0 images
+cp "$CK" "$WORK/ds.h5ck"
+run "$TOKENCLIP" calibrate $T1 --checkpoint "$WORK/ds.h5ck" --normal "$WORK/train.h5" --false-alarm 0.25
+expect_rc 0 "calibrate from a tokenclip dataset"
+$PY - "$WORK/ds.h5ck.calibration.json" "$WORK/train.h5" <<'PY' && pass || fail "dataset calibration record"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["n"] == 4 and c["normal"][0]["dataset"] == sys.argv[2] and c["normal"][0]["normal_images"] == 4, c
+assert c["normal_flagged"] <= 1, c
+PY
+
 # ---------------------------------------------------------------- another checkpoint's calibration
 cp "$CK" "$WORK/other.h5"
 $PY -c "import sys; open(sys.argv[1], 'ab').write(b'\0')" "$WORK/other.h5"
