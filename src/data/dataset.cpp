@@ -143,13 +143,22 @@ int64_t read_int_attr(hid_t loc, const char* name, const std::string& path) {
   return v;
 }
 
+// Dataset creation properties without object timestamps: the same samples then give
+// byte-identical files (synth's determinism promise).
+Hid untimed_dcpl() {
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(dcpl.get(), false);
+  return dcpl;
+}
+
 // A 1-D dataset written in one go (N is known by then).
 template <typename T>
 void write_column(hid_t file, const char* name, const std::vector<T>& v, hid_t file_type,
                   hid_t mem_type, const std::string& path) {
   hsize_t n = v.size();
   Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Hid d(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Hid dcpl = untimed_dcpl();
+  Hid d(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose);
   if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
   if (H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
@@ -164,7 +173,8 @@ void write_string_column(hid_t file, const char* name, const std::vector<std::st
   Hid t = vlen_utf8_type();
   hsize_t n = v.size();
   Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Hid d(H5Dcreate2(file, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Hid dcpl = untimed_dcpl();
+  Hid d(H5Dcreate2(file, name, t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose);
   if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
   if (H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
@@ -190,7 +200,7 @@ Hid create_image_stack(hid_t file, const char* name, int rank, const hsize_t* in
     chunk_bytes *= inner[i - 1];
   }
   Hid space(H5Screate_simple(rank, dims, maxdims), H5Sclose);
-  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  Hid dcpl = untimed_dcpl();
   H5Pset_chunk(dcpl.get(), rank, chunk);
   H5Pset_shuffle(dcpl.get());
   H5Pset_deflate(dcpl.get(), 4);

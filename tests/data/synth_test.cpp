@@ -415,11 +415,9 @@ TEST(SynthFiles, WrittenFilesReadBack) {
   fs::remove_all(d1);
 }
 
-// Byte-identical files need the writer to switch off HDF5's object timestamps
-// (H5Pset_obj_track_times(dcpl, false) in src/data/dataset.cpp); until then two runs differ in
-// those header fields only, and this test stays disabled. Decoded arrays are identical either
-// way (WrittenFilesReadBack, PinnedArraysHash).
-TEST(SynthFiles, DISABLED_ByteIdenticalFiles) {
+// Byte-identical files: the writer switches off HDF5's object timestamps
+// (H5Pset_obj_track_times in src/data/dataset.cpp), the only field that differed between runs.
+TEST(SynthFiles, ByteIdenticalFiles) {
   sy::Options o{"quickstart", 2, 32};
   std::string d1 = synth_tmp() + "/same1", d2 = synth_tmp() + "/same2";
   sy::write_benchmark(o, d1, false);
