@@ -42,7 +42,7 @@ if have sweep && have report; then
   mkdir -p "$PUB/pictures"
   cp "$OUT"/report/report.md "$OUT"/report/report.csv "$OUT"/report/report.json \
      "$OUT"/report/index.html "$PUB"/
-  find "$OUT/sweep" -path '*pictures*' -name '*.png' | sort | head -n 6 | while read -r f; do
+  find "$OUT/sweep" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | head -n 6 | while read -r f; do
     rel=${f#"$OUT/sweep/"}; cp "$f" "$PUB/pictures/${rel//\//_}"
   done
   echo "report: $OUT/report/index.html (published copy: $PUB/)"
