@@ -180,7 +180,8 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
   TrainSummary summary;
   auto t_start = Clock::now();
   int64_t images_done = 0;
-  bool stop = false;
+  // A resumed run that already reached --max-steps has nothing left to do.
+  bool stop = opt.max_steps > 0 && state.global_step >= opt.max_steps;
 
   for (int64_t epoch = state.epoch; epoch < opt.epochs && !stop; ++epoch) {
     auto steps = sampler.epoch_steps(epoch);

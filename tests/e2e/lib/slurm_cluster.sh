@@ -25,7 +25,7 @@ slurm_start() {
   mkdir -p "$SLURM_W"/{state,spool,log,munge,munge-run}
   local host mem cpus p1 p2
   host=$(hostname -s)
-  cpus=$(nproc)
+  cpus=$(nproc --all)  # plain nproc honours OMP_NUM_THREADS (1 in the test environment)
   mem=$(awk '/MemTotal/ {printf "%d", $2/1024 - 1024}' /proc/meminfo)
   p1=$(_slurm_free_port)
   p2=$(_slurm_free_port)
