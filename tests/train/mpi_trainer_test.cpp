@@ -103,8 +103,10 @@ TEST(Trainer, AnyWorldSizeMatchesOneProcess) {
     // One process (every rank computes it alone), then all ranks together.
     auto ref = train_with(*single, gb, 3, run_dir("single" + std::to_string(gb) + "r" +
                                                   std::to_string(mpi->rank()), 0));
+    // Rank 0 clears the directory before anyone trains into it (the others create it too).
+    std::string d = run_dir("mpi" + std::to_string(gb), mpi->rank());
     mpi->barrier();
-    auto out = train_with(*mpi, gb, 3, run_dir("mpi" + std::to_string(gb), mpi->rank()));
+    auto out = train_with(*mpi, gb, 3, d);
     EXPECT_LT((out - ref).abs().max().item<float>(), 1e-5)
         << "global batch " << gb << " on " << mpi->world() << " ranks";
     EXPECT_GT((ref - torch::full({5}, 0.1f)).abs().max().item<float>(), 1e-3) << "did not train";
@@ -113,7 +115,9 @@ TEST(Trainer, AnyWorldSizeMatchesOneProcess) {
 
 TEST(Trainer, ResumeIsBitIdentical) {
   auto comm = tc::dist::make_communicator("mpi");
-  auto full = train_with(*comm, 6, 3, run_dir("full", comm->rank()));
+  std::string f = run_dir("full", comm->rank());
+  comm->barrier();
+  auto full = train_with(*comm, 6, 3, f);
   comm->barrier();
   std::string d = run_dir("resumed", comm->rank());
   comm->barrier();
