@@ -180,6 +180,11 @@ int run_eval(Invocation& inv) {
 
     // Pictures: recompute the chosen images (few) and render them on one colour scale.
     std::string vis = cfg.get_string("visualize");
+    if (vis != "none" && vis != "0" && !eval::pictures_supported()) {
+      tc::log::warn("--visualize {}: no pictures written, this build has no OpenCV "
+                    "(TOKENCLIP_OPENCV=OFF); maps and metrics are unaffected", vis);
+      vis = "none";
+    }
     if (vis != "none" && vis != "0") {
       std::vector<int64_t> chosen;
       const auto& scores = evaluator->scores();

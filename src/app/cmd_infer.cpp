@@ -411,7 +411,7 @@ int run_infer(Invocation& inv) {
           f.mask = t_pix ? outline.data_ptr<uint8_t>() : nullptr;
           f.score = score;
           f.threshold = t_img;
-          eval::write_heatmap_png(out_dir + "/figures/" + name, f, ro);
+          if (eval::pictures_supported()) eval::write_heatmap_png(out_dir + "/figures/" + name, f, ro);
           data::save_png(out_dir + "/overlays/" + name,
                          plain_overlay(im, f.map, f.mask, ro.scale.vmin, ro.scale.vmax));
         }

@@ -1,15 +1,19 @@
-// Image decoding (OpenCV) and a reimplementation of Pillow's resampling (libImaging/Resample.c
-// as of Pillow 9-11, 8-bit path), so that our preprocessing equals the Python reference
-// (torchvision Resize on a PIL image) bit for bit.
+// Image decoding (our PNG codec; OpenCV for the other formats when the build has it) and a
+// reimplementation of Pillow's resampling (libImaging/Resample.c as of Pillow 9-11, 8-bit
+// path), so that our preprocessing equals the Python reference (torchvision Resize on a PIL
+// image) bit for bit.
 #include "data/image.h"
 
+#if TOKENCLIP_HAVE_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
+#include "data/png.h"
 #include "util/check.h"
 #include "util/fs.h"
 
@@ -22,12 +26,40 @@ namespace detail_image {
 // form (v + 128) / 257 equals round-half-anything.
 inline uint8_t from16(uint16_t v) { return static_cast<uint8_t>((uint32_t(v) + 128) / 257); }
 
-cv::Mat decode(const std::string& path, const char* what) {
+// Decoded samples of either depth; colour channels in RGB(A) order.
+struct Decoded {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> s8;
+  std::vector<uint16_t> s16;  // used instead of s8 for 16-bit files
+  uint16_t raw(int y, int x, int c) const {
+    const size_t i = (static_cast<size_t>(y) * width + x) * channels + c;
+    return s16.empty() ? s8[i] : s16[i];
+  }
+  uint8_t at8(int y, int x, int c) const {
+    const size_t i = (static_cast<size_t>(y) * width + x) * channels + c;
+    return s16.empty() ? s8[i] : from16(s16[i]);
+  }
+};
+
+Decoded decode(const std::string& path, const char* what) {
   std::error_code ec;
   TC_CHECK_INPUT(std::filesystem::exists(path, ec), "{} file '{}' does not exist", what, path);
+  const std::string bytes = read_file(path);
+  Decoded d;
+  if (is_png(bytes)) {
+    PngImage p = png_decode(bytes, fmt::format("cannot decode {} '{}'", what, path));
+    d.width = p.width;
+    d.height = p.height;
+    d.channels = p.channels;
+    d.s8 = std::move(p.s8);
+    d.s16 = std::move(p.s16);
+    return d;
+  }
+#if TOKENCLIP_HAVE_OPENCV
   cv::Mat m;
   try {
-    m = cv::imread(path, cv::IMREAD_UNCHANGED);
+    std::vector<uchar> buf(bytes.begin(), bytes.end());
+    m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     TC_INPUT_ERROR("cannot decode {} '{}': {}", what, path, e.what());
   }
@@ -39,14 +71,36 @@ cv::Mat decode(const std::string& path, const char* what) {
                  path);
   TC_CHECK_INPUT(m.channels() >= 1 && m.channels() <= 4,
                  "{} '{}': {} channels (expected 1 to 4)", what, path, m.channels());
-  return m;
-}
-
-// Reads channel c of pixel (y, x) as 8-bit.
-inline uint8_t sample8(const cv::Mat& m, int y, int x, int c) {
-  const int ch = m.channels();
-  if (m.depth() == CV_8U) return m.ptr<uint8_t>(y)[x * ch + c];
-  return from16(m.ptr<uint16_t>(y)[x * ch + c]);
+  d.width = m.cols;
+  d.height = m.rows;
+  d.channels = m.channels();
+  const int ch = d.channels;
+  // OpenCV orders colour BGR(A); swap to RGB(A) so both decoders agree.
+  auto fill = [&](auto* out, auto tag) {
+    using T = decltype(tag);
+    for (int y = 0; y < m.rows; ++y) {
+      const T* in = m.ptr<T>(y);
+      T* o = out + static_cast<size_t>(y) * m.cols * ch;
+      for (int x = 0; x < m.cols; ++x)
+        for (int c = 0; c < ch; ++c)
+          o[x * ch + c] = in[x * ch + (ch >= 3 && c < 3 ? 2 - c : c)];
+    }
+  };
+  const size_t n = static_cast<size_t>(m.cols) * m.rows * ch;
+  if (m.depth() == CV_8U) {
+    d.s8.resize(n);
+    fill(d.s8.data(), uint8_t{});
+  } else {
+    d.s16.resize(n);
+    fill(d.s16.data(), uint16_t{});
+  }
+  return d;
+#else
+  TC_INPUT_ERROR("cannot decode {} '{}': not a PNG, and this build has no decoder for other "
+                 "formats (built with TOKENCLIP_OPENCV=OFF; rebuild with OpenCV for "
+                 "JPEG/BMP/TIFF, or convert the file to PNG)",
+                 what, path);
+#endif
 }
 
 // ---------------------------------------------------------------------------- resampling
@@ -185,47 +239,47 @@ void resample_cols(const uint8_t* src, int w, int ch, int row_shift, const Taps&
 namespace di = detail_image;
 
 Image load_rgb(const std::string& path) {
-  cv::Mat m = di::decode(path, "image");
+  const di::Decoded m = di::decode(path, "image");
   Image img;
-  img.width = m.cols;
-  img.height = m.rows;
+  img.width = m.width;
+  img.height = m.height;
   img.channels = 3;
-  img.pixels.resize(static_cast<size_t>(m.cols) * m.rows * 3);
-  const int ch = m.channels();
-  for (int y = 0; y < m.rows; ++y) {
-    uint8_t* out = &img.pixels[static_cast<size_t>(y) * m.cols * 3];
-    for (int x = 0; x < m.cols; ++x) {
-      if (ch <= 2) {  // gray (+ alpha): replicate, drop alpha
-        uint8_t g = di::sample8(m, y, x, 0);
-        out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = g;
-      } else {  // OpenCV order is BGR(A)
-        out[3 * x] = di::sample8(m, y, x, 2);
-        out[3 * x + 1] = di::sample8(m, y, x, 1);
-        out[3 * x + 2] = di::sample8(m, y, x, 0);
-      }
-    }
+  img.pixels.resize(static_cast<size_t>(m.width) * m.height * 3);
+  const bool gray = m.channels <= 2;  // gray (+ alpha): replicate; alpha is dropped
+  for (int y = 0; y < m.height; ++y) {
+    uint8_t* out = &img.pixels[static_cast<size_t>(y) * m.width * 3];
+    for (int x = 0; x < m.width; ++x)
+      for (int c = 0; c < 3; ++c) out[3 * x + c] = m.at8(y, x, gray ? 0 : c);
   }
   return img;
 }
 
 Image load_gray(const std::string& path) {
-  cv::Mat m = di::decode(path, "mask");
+  const di::Decoded m = di::decode(path, "mask");
   Image img;
-  img.width = m.cols;
-  img.height = m.rows;
+  img.width = m.width;
+  img.height = m.height;
   img.channels = 1;
-  img.pixels.resize(static_cast<size_t>(m.cols) * m.rows);
-  const int ch = m.channels();
+  img.pixels.resize(static_cast<size_t>(m.width) * m.height);
   // Gray(+alpha): the gray channel. Colour(+alpha): max over the colour channels, so a
   // non-zero value in any of them counts as foreground.
-  const int colour = ch <= 2 ? 1 : 3;
-  for (int y = 0; y < m.rows; ++y)
-    for (int x = 0; x < m.cols; ++x) {
+  const int colour = m.channels <= 2 ? 1 : 3;
+  for (int y = 0; y < m.height; ++y)
+    for (int x = 0; x < m.width; ++x) {
       uint8_t v = 0;
-      for (int c = 0; c < colour; ++c) v = std::max(v, di::sample8(m, y, x, c));
-      img.pixels[static_cast<size_t>(y) * m.cols + x] = v;
+      for (int c = 0; c < colour; ++c) v = std::max(v, m.at8(y, x, c));
+      img.pixels[static_cast<size_t>(y) * m.width + x] = v;
     }
   return img;
+}
+
+bool image_any_nonzero(const std::string& path) {
+  const di::Decoded m = di::decode(path, "label image");
+  for (int y = 0; y < m.height; ++y)
+    for (int x = 0; x < m.width; ++x)
+      for (int c = 0; c < m.channels; ++c)
+        if (m.raw(y, x, c) != 0) return true;
+  return false;
 }
 
 Image resize_pillow(const Image& src, int out_w, int out_h, Filter filter) {
@@ -289,26 +343,7 @@ void save_png(const std::string& path, const Image& img) {
   TC_CHECK(img.channels == 1 || img.channels == 3, "save_png: {} channels", img.channels);
   TC_CHECK_EQ(img.pixels.size(), static_cast<size_t>(img.width) * img.height * img.channels,
               "save_png: pixel buffer size");
-  cv::Mat m(img.height, img.width, img.channels == 1 ? CV_8UC1 : CV_8UC3,
-            const_cast<uint8_t*>(img.pixels.data()));
-  cv::Mat bgr;
-  if (img.channels == 3) {
-    bgr.create(img.height, img.width, CV_8UC3);
-    for (int y = 0; y < img.height; ++y) {
-      const uint8_t* in = m.ptr<uint8_t>(y);
-      uint8_t* out = bgr.ptr<uint8_t>(y);
-      for (int x = 0; x < img.width; ++x) {
-        out[3 * x] = in[3 * x + 2];
-        out[3 * x + 1] = in[3 * x + 1];
-        out[3 * x + 2] = in[3 * x];
-      }
-    }
-  } else {
-    bgr = m;
-  }
-  std::vector<uchar> buf;
-  TC_CHECK(cv::imencode(".png", bgr, buf), "PNG encoding of '{}' failed", path);
-  write_file_atomic(path, std::string(buf.begin(), buf.end()));
+  write_file_atomic(path, png_encode(img.pixels.data(), img.width, img.height, img.channels));
 }
 
 }  // namespace tc::data

@@ -18,12 +18,16 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
-// Decodes PNG/JPEG/BMP/TIFF into 8-bit RGB: grayscale replicated, alpha dropped, 16-bit scaled
+// Decodes PNG (own codec, data/png.h) or JPEG/BMP/TIFF (OpenCV; builds without OpenCV refuse
+// them with a clear error) into 8-bit RGB: grayscale replicated, alpha dropped, 16-bit scaled
 // by 1/257 (rounded). Input error naming the file when unreadable or corrupt.
 Image load_rgb(const std::string& path);
 // Decodes a mask into one 8-bit channel (16-bit scaled by 1/257; colour masks: max over
 // channels, so a non-zero pixel in any channel counts).
 Image load_gray(const std::string& path);
+// True when any sample of the file (any channel, full bit depth) is non-zero: label images
+// that mark a defect by any non-zero value.
+bool image_any_nonzero(const std::string& path);
 
 enum class Filter { Bilinear, Bicubic };
 // Pillow's Image.resize((w, h), filter) for 8-bit images of 1 or 3 channels.

@@ -3,9 +3,6 @@
 // image stem, a warning sink). The per-layout rules are tabled in docs/DATASETS_LAYOUTS.md.
 #include "data/layouts.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -16,6 +13,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "data/image.h"
 #include "util/check.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -620,11 +618,7 @@ void scan_dagm(Scan& s) {
 }
 
 // ---------------------------------------------------------------- KolektorSDD
-bool any_nonzero(const fs::path& p) {
-  cv::Mat m = cv::imread(p.string(), cv::IMREAD_UNCHANGED | cv::IMREAD_ANYDEPTH);
-  TC_CHECK_INPUT(!m.empty(), "cannot decode label image '{}' (expected a BMP/PNG mask)", p.string());
-  return cv::countNonZero(m.reshape(1)) > 0;
-}
+bool any_nonzero(const fs::path& p) { return image_any_nonzero(p.string()); }
 
 void scan_sdd(Scan& s) {
   const fs::path& root = s.root();

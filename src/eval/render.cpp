@@ -1,17 +1,24 @@
-// Heatmap and assignment-map pictures with OpenCV imgproc/imgcodecs (no highgui).
+// Heatmap and assignment-map pictures with OpenCV imgproc/imgcodecs (no highgui). A build
+// without OpenCV (TOKENCLIP_OPENCV=OFF) keeps everything else here and refuses to draw.
 #include "eval/render.h"
 
 #include <algorithm>
 #include <cmath>
+#if TOKENCLIP_HAVE_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
 namespace tc::eval {
+
+bool pictures_supported() { return TOKENCLIP_HAVE_OPENCV != 0; }
+
+#if TOKENCLIP_HAVE_OPENCV
 namespace detail_render {
 
 const cv::Scalar kBackground(40, 40, 40);
@@ -76,6 +83,7 @@ std::string encode_png(const cv::Mat& img) {
 }
 
 }  // namespace detail_render
+#endif
 
 HeatmapScale heatmap_scale_from(const std::vector<const float*>& maps, size_t pixels_per_map) {
   float lo = INFINITY, hi = -INFINITY;
@@ -99,6 +107,7 @@ void subspace_color(int q, uint8_t rgb[3]) {
   for (int c = 0; c < 3; ++c) rgb[c] = kPalette[k][c];
 }
 
+#if TOKENCLIP_HAVE_OPENCV
 std::string render_heatmap_png(const HeatmapFigure& f, const RenderOptions& o) {
   using namespace detail_render;
   TC_CHECK(f.map && f.map_h > 0 && f.map_w > 0, "heatmap figure '{}' without an anomaly map", f.title);
@@ -213,6 +222,23 @@ std::string render_assignment_png(const AssignmentFigure& f, int panel, double a
 void write_assignment_png(const std::string& path, const AssignmentFigure& f, int panel, double alpha) {
   write_file_atomic(path, render_assignment_png(f, panel, alpha));
 }
+
+#else
+std::string render_heatmap_png(const HeatmapFigure& f, const RenderOptions&) {
+  TC_USAGE_ERROR("cannot draw the picture '{}': this build has no OpenCV (TOKENCLIP_OPENCV=OFF); "
+                 "rebuild with OpenCV for pictures", f.title);
+}
+void write_heatmap_png(const std::string& path, const HeatmapFigure& f, const RenderOptions& o) {
+  write_file_atomic(path, render_heatmap_png(f, o));
+}
+std::string render_assignment_png(const AssignmentFigure& f, int, double) {
+  TC_USAGE_ERROR("cannot draw the picture '{}': this build has no OpenCV (TOKENCLIP_OPENCV=OFF); "
+                 "rebuild with OpenCV for pictures", f.title);
+}
+void write_assignment_png(const std::string& path, const AssignmentFigure& f, int panel, double alpha) {
+  write_file_atomic(path, render_assignment_png(f, panel, alpha));
+}
+#endif
 
 std::vector<size_t> pick_figure_images(const std::vector<float>& scores, const std::vector<uint8_t>& labels,
                                        size_t per_kind) {

@@ -19,6 +19,10 @@ namespace tc::eval {
 // Run-wide colour scale of anomaly maps: vmin -> blue, vmax -> red (values outside clipped).
 // The test-time map is a sum over layers of probabilities (METHOD.md section 3), so use
 // [0, number of layers] or heatmap_scale_from() over the run's maps, not the [0, 1] default.
+// False in builds without OpenCV (TOKENCLIP_OPENCV=OFF): the render_* / write_* functions
+// then throw a usage error, and callers skip pictures with a warning.
+bool pictures_supported();
+
 struct HeatmapScale {
   float vmin = 0.f;
   float vmax = 1.f;

@@ -1,14 +1,14 @@
 // A model-free stand-in for `train`/`eval`, for testing the harness (runner, locks, Slurm
 // scripts, reports) where training for real would take too long. Its numbers are
 // pseudo-random but deterministic per (point, dataset, class); they mean nothing.
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
 
 #include "config/config.h"
+#include "data/png.h"
 #include "eval/report_metrics.h"
 #include "sweep/runner.h"
 #include "util/check.h"
@@ -118,17 +118,18 @@ class FakeRunner : public PointRunner {
   static void write_picture(const std::string& dir, const std::string& id, const std::string& ds, int k) {
     make_dirs(dir + "/pictures");
     Rng rng(seed_of(id + ds) + static_cast<uint64_t>(k), 4);
-    cv::Mat gray(64, 64, CV_8UC1);
+    std::vector<uint8_t> rgb(64 * 64 * 3);
     double cx = 16 + 32 * rng.uniform(), cy = 16 + 32 * rng.uniform();
     for (int y = 0; y < 64; ++y)
-      for (int x = 0; x < 64; ++x)
-        gray.at<uint8_t>(y, x) = static_cast<uint8_t>(
-            255.0 * std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 120.0));
-    cv::Mat color;
-    cv::applyColorMap(gray, color, cv::COLORMAP_JET);
-    std::vector<uchar> png;
-    cv::imencode(".png", color, png);
-    write_file_atomic(fmt::format("{}/pictures/{:03d}.png", dir, k), std::string(png.begin(), png.end()));
+      for (int x = 0; x < 64; ++x) {
+        // A Gaussian blob through a jet-like ramp: enough to look like a heatmap in a report.
+        const double t = std::exp(-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 120.0);
+        const double ch[3] = {1.5 - std::fabs(4 * t - 3), 1.5 - std::fabs(4 * t - 2), 1.5 - std::fabs(4 * t - 1)};
+        for (int c = 0; c < 3; ++c)
+          rgb[(y * 64 + x) * 3 + c] = static_cast<uint8_t>(255.0 * std::clamp(ch[c], 0.0, 1.0) + 0.5);
+      }
+    const std::string png = data::png_encode(rgb.data(), 64, 64, 3);
+    write_file_atomic(fmt::format("{}/pictures/{:03d}.png", dir, k), png);
   }
 
   std::map<std::string, std::string> o_;

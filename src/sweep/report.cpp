@@ -1,9 +1,6 @@
 // Report model (JSON) from the metrics.json files of a sweep, and its renderings.
 #include "sweep/report.h"
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -11,6 +8,8 @@
 #include <optional>
 #include <set>
 
+#include "data/image.h"
+#include "data/png.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
 #include "util/check.h"
@@ -174,18 +173,26 @@ std::string csv_field(const std::string& s) {
   return o + "\"";
 }
 
-// A PNG scaled down to at most `max_w` pixels wide (area interpolation), so that the page
-// stays small; the original bytes when it cannot be decoded or is small already.
+// A PNG scaled down to at most `max_w` pixels wide (Pillow's antialiased bilinear), so that
+// the page stays small; the original bytes when it is small already or not an 8-bit gray/RGB
+// PNG (our pictures are RGB).
 std::string thumbnail_png(const std::string& png, int max_w) {
-  std::vector<uchar> in(png.begin(), png.end());
-  cv::Mat img = cv::imdecode(in, cv::IMREAD_UNCHANGED);
-  if (img.empty() || img.cols <= max_w) return png;
-  cv::Mat small;
-  int h = std::max(1, static_cast<int>(std::lround(img.rows * double(max_w) / img.cols)));
-  cv::resize(img, small, cv::Size(max_w, h), 0, 0, cv::INTER_AREA);
-  std::vector<uchar> out;
-  if (!cv::imencode(".png", small, out)) return png;
-  return std::string(out.begin(), out.end());
+  if (!data::is_png(png)) return png;
+  data::PngImage p;
+  try {
+    p = data::png_decode(png, "picture");
+  } catch (const std::exception&) {
+    return png;
+  }
+  if (p.width <= max_w || p.depth != 8 || (p.channels != 1 && p.channels != 3)) return png;
+  data::Image img;
+  img.width = p.width;
+  img.height = p.height;
+  img.channels = p.channels;
+  img.pixels = std::move(p.s8);
+  const int h = std::max(1, static_cast<int>(std::lround(img.height * double(max_w) / img.width)));
+  const data::Image small = data::resize_pillow(img, max_w, h, data::Filter::Bilinear);
+  return data::png_encode(small.pixels.data(), small.width, small.height, small.channels);
 }
 
 std::vector<std::string> metric_list(const json& t) {
