@@ -10,36 +10,11 @@
 #include "method/detector.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 
 namespace tc::method {
 
 namespace detail_ckpt {
-
-void put_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
-}
-void put_i64(H5::H5Object& o, const char* name, int64_t v) {
-  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR))
-      .write(H5::PredType::NATIVE_INT64, &v);
-}
-std::string get_str(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: checkpoint attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_STRING, "{}: attribute '{}': expected a string", file, name);
-  std::string v;
-  a.read(a.getStrType(), v);
-  return v;
-}
-int64_t get_i64(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: checkpoint attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_INTEGER, "{}: attribute '{}': expected an integer", file, name);
-  int64_t v = 0;
-  a.read(H5::PredType::NATIVE_INT64, &v);
-  return v;
-}
 
 std::string shape_str(at::IntArrayRef s) {
   std::string r = "[";
@@ -48,27 +23,26 @@ std::string shape_str(at::IntArrayRef s) {
 }
 
 H5::H5File open_ro(const std::string& path) {
-  TC_CHECK_INPUT(file_exists(path), "{}: checkpoint file not found", path);
-  TC_CHECK_INPUT(H5::H5File::isHdf5(path), "{}: not an HDF5 file (expected a tokenclip-checkpoint)", path);
+  h5::check_hdf5_file(path, "checkpoint file", "a tokenclip-checkpoint");
   H5::H5File f(path, H5F_ACC_RDONLY);
-  std::string fmt_ = get_str(f, "format", path);
+  std::string fmt_ = h5::attr_str(f, "format");
   TC_CHECK_INPUT(fmt_ == kCheckpointFormat, "{}: attribute 'format' is '{}', expected '{}'", path,
                  fmt_, kCheckpointFormat);
-  int64_t ver = get_i64(f, "version", path);
+  int64_t ver = h5::attr_i64(f, "version");
   TC_CHECK_INPUT(ver == kCheckpointVersion, "{}: checkpoint version {} is not supported (expected {})",
                  path, ver, kCheckpointVersion);
   return f;
 }
 
-CheckpointMeta read_meta(const H5::H5File& f, const std::string& path) {
+CheckpointMeta read_meta(const H5::H5File& f) {
   CheckpointMeta m;
-  m.config = get_str(f, "config", path);
-  m.backbone_path = get_str(f, "backbone_path", path);
-  m.backbone_preset = get_str(f, "backbone_preset", path);
-  m.backbone_fingerprint = get_str(f, "backbone_fingerprint", path);
-  m.dataset_name = get_str(f, "dataset_name", path);
-  m.dataset_hash = get_str(f, "dataset_hash", path);
-  m.origin = get_str(f, "origin", path);
+  m.config = h5::attr_str(f, "config");
+  m.backbone_path = h5::attr_str(f, "backbone_path");
+  m.backbone_preset = h5::attr_str(f, "backbone_preset");
+  m.backbone_fingerprint = h5::attr_str(f, "backbone_fingerprint");
+  m.dataset_name = h5::attr_str(f, "dataset_name");
+  m.dataset_hash = h5::attr_str(f, "dataset_hash");
+  m.origin = h5::attr_str(f, "origin");
   return m;
 }
 
@@ -79,15 +53,15 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
   AtomicPath ap(path);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
-    detail_ckpt::put_str(f, "format", kCheckpointFormat);
-    detail_ckpt::put_i64(f, "version", kCheckpointVersion);
-    detail_ckpt::put_str(f, "config", meta.config);
-    detail_ckpt::put_str(f, "backbone_path", meta.backbone_path);
-    detail_ckpt::put_str(f, "backbone_preset", meta.backbone_preset);
-    detail_ckpt::put_str(f, "backbone_fingerprint", meta.backbone_fingerprint);
-    detail_ckpt::put_str(f, "dataset_name", meta.dataset_name);
-    detail_ckpt::put_str(f, "dataset_hash", meta.dataset_hash);
-    detail_ckpt::put_str(f, "origin", meta.origin);
+    h5::put_attr_str(f, "format", kCheckpointFormat);
+    h5::put_attr_i64(f, "version", kCheckpointVersion);
+    h5::put_attr_str(f, "config", meta.config);
+    h5::put_attr_str(f, "backbone_path", meta.backbone_path);
+    h5::put_attr_str(f, "backbone_preset", meta.backbone_preset);
+    h5::put_attr_str(f, "backbone_fingerprint", meta.backbone_fingerprint);
+    h5::put_attr_str(f, "dataset_name", meta.dataset_name);
+    h5::put_attr_str(f, "dataset_hash", meta.dataset_hash);
+    h5::put_attr_str(f, "origin", meta.origin);
     H5::Group g = f.createGroup("learnable");
     std::string names;
     for (const auto& kv : learnable) {
@@ -100,7 +74,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
       ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
       names += kv.first + "\n";
     }
-    detail_ckpt::put_str(g, "names", names);
+    h5::put_attr_str(g, "names", names);
     if (extra) extra(f);
     f.close();
   } catch (const H5::Exception& e) {
@@ -112,7 +86,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
   try {
     H5::H5File f = detail_ckpt::open_ro(path);
-    return detail_ckpt::read_meta(f, path);
+    return detail_ckpt::read_meta(f);
   } catch (const H5::Exception& e) {
     TC_INPUT_ERROR("{}: unreadable checkpoint: {}", path, e.getDetailMsg());
   }
@@ -122,10 +96,10 @@ Checkpoint read_checkpoint(const std::string& path) {
   Checkpoint c;
   try {
     H5::H5File f = detail_ckpt::open_ro(path);
-    c.meta = detail_ckpt::read_meta(f, path);
+    c.meta = detail_ckpt::read_meta(f);
     TC_CHECK_INPUT(f.nameExists("learnable"), "{}: group 'learnable' is missing", path);
     H5::Group g = f.openGroup("learnable");
-    std::istringstream names(detail_ckpt::get_str(g, "names", path + ":/learnable"));
+    std::istringstream names(h5::attr_str(g, "names"));
     std::string name;
     while (std::getline(names, name)) {
       if (name.empty()) continue;
