@@ -34,15 +34,24 @@ H5::H5File open_ro(const std::string& path) {
   return f;
 }
 
+// The root string attributes that hold CheckpointMeta, in the order they are written.
+struct MetaAttr {
+  const char* name;
+  std::string CheckpointMeta::*field;
+};
+constexpr MetaAttr kMetaAttrs[] = {
+    {"config", &CheckpointMeta::config},
+    {"backbone_path", &CheckpointMeta::backbone_path},
+    {"backbone_preset", &CheckpointMeta::backbone_preset},
+    {"backbone_fingerprint", &CheckpointMeta::backbone_fingerprint},
+    {"dataset_name", &CheckpointMeta::dataset_name},
+    {"dataset_hash", &CheckpointMeta::dataset_hash},
+    {"origin", &CheckpointMeta::origin},
+};
+
 CheckpointMeta read_meta(const H5::H5File& f) {
   CheckpointMeta m;
-  m.config = h5::attr_str(f, "config");
-  m.backbone_path = h5::attr_str(f, "backbone_path");
-  m.backbone_preset = h5::attr_str(f, "backbone_preset");
-  m.backbone_fingerprint = h5::attr_str(f, "backbone_fingerprint");
-  m.dataset_name = h5::attr_str(f, "dataset_name");
-  m.dataset_hash = h5::attr_str(f, "dataset_hash");
-  m.origin = h5::attr_str(f, "origin");
+  for (const auto& a : kMetaAttrs) m.*a.field = h5::attr_str(f, a.name);
   return m;
 }
 
@@ -55,13 +64,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
     h5::put_attr_str(f, "format", kCheckpointFormat);
     h5::put_attr_i64(f, "version", kCheckpointVersion);
-    h5::put_attr_str(f, "config", meta.config);
-    h5::put_attr_str(f, "backbone_path", meta.backbone_path);
-    h5::put_attr_str(f, "backbone_preset", meta.backbone_preset);
-    h5::put_attr_str(f, "backbone_fingerprint", meta.backbone_fingerprint);
-    h5::put_attr_str(f, "dataset_name", meta.dataset_name);
-    h5::put_attr_str(f, "dataset_hash", meta.dataset_hash);
-    h5::put_attr_str(f, "origin", meta.origin);
+    for (const auto& a : detail_ckpt::kMetaAttrs) h5::put_attr_str(f, a.name, meta.*a.field);
     H5::Group g = f.createGroup("learnable");
     std::string names;
     for (const auto& kv : learnable) {
