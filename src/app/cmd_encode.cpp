@@ -10,7 +10,6 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <thread>
 
 #include "app/command.h"
@@ -20,16 +19,16 @@
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/image_paths.h"
 #include "dist/dist.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 #include "util/log.h"
 #include "util/progress.h"
 
 namespace tc::app {
 namespace detail_encode {
-
-namespace fs = std::filesystem;
 
 std::vector<int> parse_int_list(const std::string& s, const char* what) {
   std::vector<int> out;
@@ -99,32 +98,6 @@ at::Device pick_device(const Invocation& inv) {
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(dist::env().local_rank % torch::cuda::device_count()));
 }
 
-bool is_image_file(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tif" || e == ".tiff";
-}
-
-// Files as given; directories expanded recursively to their image files, sorted.
-std::vector<std::string> expand_images(const std::vector<std::string>& items) {
-  std::vector<std::string> out;
-  for (const auto& it : items) {
-    std::error_code ec;
-    if (fs::is_directory(it, ec)) {
-      std::vector<std::string> found;
-      for (const auto& e : fs::recursive_directory_iterator(it))
-        if (e.is_regular_file() && is_image_file(e.path())) found.push_back(e.path().string());
-      std::sort(found.begin(), found.end());
-      TC_CHECK_INPUT(!found.empty(), "--images {}: the directory holds no image files (png, jpg, bmp, tif)", it);
-      out.insert(out.end(), found.begin(), found.end());
-    } else {
-      TC_CHECK_INPUT(fs::is_regular_file(it, ec), "--images {}: no such file or directory", it);
-      out.push_back(it);
-    }
-  }
-  return out;
-}
-
 // Row-oriented float32 datasets of one output (final file or a rank's part).
 struct FeatureFile {
   H5::H5File file;
@@ -182,36 +155,22 @@ struct FeatureFile {
   }
 };
 
-void attr_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
-}
-void attr_i64(H5::H5Object& o, const char* name, int64_t v) {
-  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT64, &v);
-}
-void attr_ints(H5::H5Object& o, const char* name, const std::vector<int>& v) {
-  std::vector<int64_t> w(v.begin(), v.end());
-  hsize_t n = w.size();
-  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(1, &n)).write(H5::PredType::NATIVE_INT64, w.data());
-}
-
 void write_provenance(H5::H5File& f, const clip::LoadedClip& m, const Invocation& inv, const char* format) {
   const auto& c = m.model->config;
-  attr_str(f, "format", format);
-  attr_i64(f, "version", 1);
-  attr_str(f, "weights", m.path);
-  attr_str(f, "weights_format", m.format);
-  attr_str(f, "weights_fingerprint", m.fingerprint);
-  attr_i64(f, "random_weights", m.random ? 1 : 0);
-  if (m.random) attr_str(f, "note", "RANDOM CLIP weights (no pretrained backbone): features carry no meaning");
-  attr_str(f, "preset", c.preset);
-  attr_str(f, "activation", clip::activation_name(c.activation));
-  attr_i64(f, "image_size", c.image_size);
-  attr_i64(f, "vv_from", c.vv_from);
-  attr_ints(f, "layers", c.layers);
-  attr_i64(f, "embed_dim", c.embed_dim);
-  attr_str(f, "command_line", inv.command_line);
+  h5::put_attr_str(f, "format", format);
+  h5::put_attr_i64(f, "version", 1);
+  h5::put_attr_str(f, "weights", m.path);
+  h5::put_attr_str(f, "weights_format", m.format);
+  h5::put_attr_str(f, "weights_fingerprint", m.fingerprint);
+  h5::put_attr_i64(f, "random_weights", m.random ? 1 : 0);
+  if (m.random) h5::put_attr_str(f, "note", "RANDOM CLIP weights (no pretrained backbone): features carry no meaning");
+  h5::put_attr_str(f, "preset", c.preset);
+  h5::put_attr_str(f, "activation", clip::activation_name(c.activation));
+  h5::put_attr_i64(f, "image_size", c.image_size);
+  h5::put_attr_i64(f, "vv_from", c.vv_from);
+  h5::put_attr_i64s(f, "layers", std::vector<int64_t>(c.layers.begin(), c.layers.end()));
+  h5::put_attr_i64(f, "embed_dim", c.embed_dim);
+  h5::put_attr_str(f, "command_line", inv.command_line);
 }
 
 void write_strings(H5::H5File& f, const char* name, const std::vector<std::string>& v) {
@@ -222,6 +181,22 @@ void write_strings(H5::H5File& f, const char* name, const std::vector<std::strin
   for (const auto& s : v) p.push_back(s.c_str());
   auto ds = f.createDataSet(name, t, H5::DataSpace(1, &n));
   if (n) ds.write(p.data(), t);
+}
+
+// Provenance of an image encoding and where its rows come from: `indices` into the --data
+// dataset (then `data_path` is not empty) or the image `paths`.
+void write_image_sources(H5::H5File& f, const clip::LoadedClip& m, const Invocation& inv,
+                         const std::string& data_path, int64_t n_total, const std::vector<std::string>& paths) {
+  write_provenance(f, m, inv, "tokenclip-encoded");
+  if (data_path.empty()) {
+    write_strings(f, "paths", paths);
+    return;
+  }
+  hsize_t n = static_cast<hsize_t>(n_total);
+  std::vector<int64_t> idx(static_cast<size_t>(n_total));
+  for (int64_t i = 0; i < n_total; ++i) idx[static_cast<size_t>(i)] = i;
+  f.createDataSet("indices", H5::PredType::STD_I64LE, H5::DataSpace(1, &n)).write(idx.data(), H5::PredType::NATIVE_INT64);
+  h5::put_attr_str(f, "data", data_path);
 }
 
 // ------------------------------------------------------------------ encode
@@ -248,7 +223,7 @@ int run_encode(Invocation& inv) {
     opts.image_size = S;
     n_total = reader->size();
   } else {
-    paths = expand_images(images_arg);
+    paths = data::expand_image_paths(images_arg, "--images");
     n_total = static_cast<int64_t>(paths.size());
   }
   auto model = load_model(inv, opts);
@@ -308,31 +283,11 @@ int run_encode(Invocation& inv) {
             }
           }
         }
-        write_provenance(ff.file, model, inv, "tokenclip-encoded");
-        if (reader) {
-          hsize_t n = static_cast<hsize_t>(n_total);
-          std::vector<int64_t> idx(static_cast<size_t>(n_total));
-          for (int64_t i = 0; i < n_total; ++i) idx[static_cast<size_t>(i)] = i;
-          ff.file.createDataSet("indices", H5::PredType::STD_I64LE, H5::DataSpace(1, &n))
-              .write(idx.data(), H5::PredType::NATIVE_INT64);
-          attr_str(ff.file, "data", data_path);
-        } else {
-          write_strings(ff.file, "paths", paths);
-        }
+        write_image_sources(ff.file, model, inv, reader ? data_path : "", n_total, paths);
         ff.file.close();
       } else {
         H5::H5File f(final_path->tmp(), H5F_ACC_RDWR);
-        write_provenance(f, model, inv, "tokenclip-encoded");
-        if (reader) {
-          hsize_t n = static_cast<hsize_t>(n_total);
-          std::vector<int64_t> idx(static_cast<size_t>(n_total));
-          for (int64_t i = 0; i < n_total; ++i) idx[static_cast<size_t>(i)] = i;
-          f.createDataSet("indices", H5::PredType::STD_I64LE, H5::DataSpace(1, &n))
-              .write(idx.data(), H5::PredType::NATIVE_INT64);
-          attr_str(f, "data", data_path);
-        } else {
-          write_strings(f, "paths", paths);
-        }
+        write_image_sources(f, model, inv, reader ? data_path : "", n_total, paths);
       }
     } catch (const H5::Exception& e) {
       TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
@@ -381,7 +336,7 @@ int run_encode_text(Invocation& inv) {
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
     write_provenance(f, model, inv, "tokenclip-text-encoded");
-    attr_str(f, "tokenizer", tok.kind());
+    h5::put_attr_str(f, "tokenizer", tok.kind());
     hsize_t d2[2] = {static_cast<hsize_t>(M), static_cast<hsize_t>(ctx)};
     f.createDataSet("token_ids", H5::PredType::STD_I32LE, H5::DataSpace(2, d2))
         .write(ids.data_ptr<int32_t>(), H5::PredType::NATIVE_INT32);

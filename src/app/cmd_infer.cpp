@@ -21,6 +21,7 @@
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/image_paths.h"
 #include "eval/render.h"
 #include "util/check.h"
 #include "util/fs.h"
@@ -32,34 +33,6 @@ namespace tc::app {
 namespace detail_infer {
 
 namespace fs = std::filesystem;
-
-bool infer_is_image_file(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tif" || e == ".tiff";
-}
-
-// Files as given (any extension: a named file is always tried); directories expanded
-// recursively to their image files, sorted. A missing item is an input error up front.
-std::vector<std::string> infer_expand(const std::vector<std::string>& items, const char* what) {
-  std::vector<std::string> out;
-  for (const auto& it : items) {
-    std::error_code ec;
-    if (fs::is_directory(it, ec)) {
-      std::vector<std::string> found;
-      for (const auto& e : fs::recursive_directory_iterator(it))
-        if (e.is_regular_file() && infer_is_image_file(e.path())) found.push_back(e.path().string());
-      std::sort(found.begin(), found.end());
-      TC_CHECK_INPUT(!found.empty(), "{} {}: the directory holds no image files (png, jpg, jpeg, bmp, tif, tiff)",
-                     what, it);
-      out.insert(out.end(), found.begin(), found.end());
-    } else {
-      TC_CHECK_INPUT(fs::is_regular_file(it, ec), "{} {}: no such file or directory", what, it);
-      out.push_back(it);
-    }
-  }
-  return out;
-}
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -226,7 +199,7 @@ int run_calibrate(Invocation& inv) {
                             {"normal_images", part.idx.size()}});
       parts.push_back(std::move(part));
     } else {
-      auto f = infer_expand({s}, "--normal");
+      auto f = data::expand_image_paths({s}, "--normal");
       src_record.push_back({{"files", s}, {"images", f.size()}});
       files.insert(files.end(), f.begin(), f.end());
     }
@@ -344,7 +317,7 @@ int run_infer(Invocation& inv) {
     tc::log::info("no --threshold and no calibration for this checkpoint: decisions are left empty");
   }
 
-  const auto paths = infer_expand(inv.args, "input");
+  const auto paths = data::expand_image_paths(inv.args, "input");
   Restored r = restore_detector(ckpt, cfg.get_string("weights"), cfg.get_string("bpe"), rt.device);
   const auto& cc = r.backbone.model->config;
   const int S = cc.image_size, L = static_cast<int>(cc.layers.size());

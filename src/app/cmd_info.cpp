@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 
 #include "app/command.h"
 #include "app/info.h"
 #include "data/dataset.h"
 #include "util/check.h"
+#include "util/h5.h"
 #include "util/progress.h"
 
 namespace tc::app {
@@ -22,20 +22,6 @@ std::vector<InfoFormat>& info_registry() {
   static std::vector<InfoFormat> r;
   return r;
 }
-
-// HDF5 prints its error stack for failed probes; we report our own messages.
-class InfoQuietHdf5 {
- public:
-  InfoQuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~InfoQuietHdf5() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
 
 std::string info_type_name(hid_t t) {
   switch (H5Tget_class(t)) {
@@ -59,50 +45,32 @@ std::string info_shape(hid_t space) {
 }
 
 // Scalar attribute value as text (strings, integers, floats); other kinds by type and shape.
-std::string info_attr_value(hid_t a) {
-  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-  std::string out;
-  const bool scalar = H5Sget_simple_extent_npoints(sp) == 1;
-  if (scalar && H5Tget_class(t) == H5T_STRING) {
-    if (H5Tis_variable_str(t) > 0) {
-      char* p = nullptr;
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      H5Tset_cset(mt, H5Tget_cset(t));
-      if (H5Aread(a, mt, &p) >= 0 && p) {
-        out = p;
-        H5free_memory(p);
-      }
-      H5Tclose(mt);
-    } else {
-      std::string buf(H5Tget_size(t), '\0');
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, buf.size());
-      if (H5Aread(a, mt, buf.data()) >= 0) out = buf.c_str();
-      H5Tclose(mt);
-    }
-  } else if (scalar && H5Tget_class(t) == H5T_INTEGER) {
-    long long v = 0;
-    if (H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0) out = std::to_string(v);
-  } else if (scalar && H5Tget_class(t) == H5T_FLOAT) {
-    double v = 0;
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) out = fmt::format("{}", v);
-  } else {
-    out = fmt::format("<{} {}>", info_type_name(t), info_shape(sp));
+std::string info_attr_value(hid_t loc, const char* name) {
+  h5::Id a(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  h5::Id t(H5Aget_type(a.get()), H5Tclose), sp(H5Aget_space(a.get()), H5Sclose);
+  const bool scalar = H5Sget_simple_extent_npoints(sp.get()) == 1;
+  switch (scalar ? H5Tget_class(t.get()) : H5T_NO_CLASS) {
+    case H5T_STRING: return h5::attr_str(loc, name);
+    case H5T_INTEGER: return std::to_string(h5::attr_i64(loc, name));
+    case H5T_FLOAT: return fmt::format("{}", h5::attr_f64(loc, name));
+    default: return fmt::format("<{} {}>", info_type_name(t.get()), info_shape(sp.get()));
   }
-  H5Sclose(sp);
-  H5Tclose(t);
-  return out;
 }
 
-herr_t info_collect_attr(hid_t loc, const char* name, const H5A_info_t*, void* data) {
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  if (a >= 0) {
-    static_cast<std::vector<std::pair<std::string, std::string>>*>(data)->emplace_back(
-        name, info_attr_value(a));
-    H5Aclose(a);
-  }
+herr_t info_collect_attr_name(hid_t, const char* name, const H5A_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->push_back(name);
   return 0;
+}
+
+// The root attributes as (name, value text), by name. Values are read after the iteration:
+// no exception may cross HDF5's C frames.
+std::vector<std::pair<std::string, std::string>> info_root_attrs(hid_t f) {
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, info_collect_attr_name, &names);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& n : names) out.emplace_back(n, info_attr_value(f, n.c_str()));
+  return out;
 }
 
 herr_t info_collect_link(hid_t, const char* name, const H5L_info_t*, void* data) {
@@ -111,15 +79,8 @@ herr_t info_collect_link(hid_t, const char* name, const H5L_info_t*, void* data)
 }
 
 // Opens `path` as HDF5, with input errors naming it.
-hid_t info_open(const std::string& path) {
-  std::error_code ec;
-  TC_CHECK_INPUT(std::filesystem::exists(path, ec), "file '{}' does not exist", path);
-  TC_CHECK_INPUT(H5Fis_hdf5(path.c_str()) > 0,
-                 "'{}' is not an HDF5 file (expected a tokenclip dataset, checkpoint, feature "
-                 "cache or maps file)", path);
-  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  TC_CHECK_INPUT(f >= 0, "cannot open HDF5 file '{}'", path);
-  return f;
+h5::Id info_open(const std::string& path) {
+  return h5::open_read(path, "file", "a tokenclip dataset, checkpoint, feature cache or maps file");
 }
 
 // ------------------------------------------------------------------ dataset printer
@@ -221,13 +182,8 @@ int run_info(Invocation& inv) {
     first = false;
     std::string format;
     {
-      InfoQuietHdf5 quiet;
-      hid_t f = info_open(path);
-      std::vector<std::pair<std::string, std::string>> attrs;
-      hsize_t idx = 0;
-      H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, info_collect_attr, &attrs);
-      H5Fclose(f);
-      for (const auto& [k, v] : attrs)
+      h5::Quiet quiet;
+      for (const auto& [k, v] : info_root_attrs(info_open(path).get()))
         if (k == "format") format = v;
       TC_CHECK_INPUT(!format.empty(),
                      "{}: missing attribute 'format' (expected one of the tokenclip formats, "
@@ -258,15 +214,13 @@ bool register_info_printer(InfoFormat f) {
 const std::vector<InfoFormat>& info_printers() { return info_registry(); }
 
 void print_hdf5_listing(const std::string& path) {
-  InfoQuietHdf5 quiet;
-  hid_t f = info_open(path);
-  std::vector<std::pair<std::string, std::string>> attrs;
-  hsize_t idx = 0;
-  H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, info_collect_attr, &attrs);
+  h5::Quiet quiet;
+  h5::Id file = info_open(path);
+  const hid_t f = file.get();
   std::printf("attributes:\n");
-  for (const auto& [k, v] : attrs) std::printf("  %-20s %s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : info_root_attrs(f)) std::printf("  %-20s %s\n", k.c_str(), v.c_str());
   std::vector<std::string> names;
-  idx = 0;
+  hsize_t idx = 0;
   H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, &idx, info_collect_link, &names);
   std::printf("objects:\n");
   for (const auto& n : names) {
@@ -281,7 +235,6 @@ void print_hdf5_listing(const std::string& path) {
       std::printf("  %-20s group\n", n.c_str());
     }
   }
-  H5Fclose(f);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "clip/weights.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 
 namespace tc::clip {
 
@@ -14,50 +15,23 @@ namespace detail_wh5 {
 constexpr const char* kFormat = "tokenclip-clip-weights";
 constexpr int kVersion = 1;
 
-void put_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  auto a = o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR));
-  a.write(t, v);
-}
-void put_i64(H5::H5Object& o, const char* name, int64_t v) {
-  auto a = o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR));
-  a.write(H5::PredType::NATIVE_INT64, &v);
-}
-std::string get_str(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_STRING, "{}: attribute '{}' is not a string", file, name);
-  std::string v;
-  a.read(a.getStrType(), v);
-  return v;
-}
-int64_t get_i64(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_INTEGER, "{}: attribute '{}' is not an integer", file, name);
-  int64_t v = 0;
-  a.read(H5::PredType::NATIVE_INT64, &v);
-  return v;
-}
-
 }  // namespace detail_wh5
 
 void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsInfo& info) {
   AtomicPath ap(path);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
-    detail_wh5::put_str(f, "format", detail_wh5::kFormat);
-    detail_wh5::put_i64(f, "version", detail_wh5::kVersion);
-    detail_wh5::put_str(f, "preset", info.preset);
-    detail_wh5::put_str(f, "activation", info.activation);
-    detail_wh5::put_i64(f, "vision_heads", info.vision_heads);
-    detail_wh5::put_i64(f, "text_heads", info.text_heads);
-    detail_wh5::put_str(f, "source_format", info.source_format);
-    detail_wh5::put_str(f, "source_fingerprint", info.source_fingerprint);
-    detail_wh5::put_str(f, "source_path", info.source_path);
-    detail_wh5::put_i64(f, "random", info.random ? 1 : 0);
-    detail_wh5::put_i64(f, "init_seed", static_cast<int64_t>(info.init_seed));
+    h5::put_attr_str(f, "format", detail_wh5::kFormat);
+    h5::put_attr_i64(f, "version", detail_wh5::kVersion);
+    h5::put_attr_str(f, "preset", info.preset);
+    h5::put_attr_str(f, "activation", info.activation);
+    h5::put_attr_i64(f, "vision_heads", info.vision_heads);
+    h5::put_attr_i64(f, "text_heads", info.text_heads);
+    h5::put_attr_str(f, "source_format", info.source_format);
+    h5::put_attr_str(f, "source_fingerprint", info.source_fingerprint);
+    h5::put_attr_str(f, "source_path", info.source_path);
+    h5::put_attr_i64(f, "random", info.random ? 1 : 0);
+    h5::put_attr_i64(f, "init_seed", static_cast<int64_t>(info.init_seed));
     auto g = f.createGroup("tensors");
     for (auto& [name, p] : model->openai_named_parameters()) {
       auto t = p.detach().to(at::kFloat).contiguous();
@@ -79,24 +53,24 @@ NamedTensors read_weights_h5(const std::string& path, H5WeightsInfo* info) {
   try {
     H5::Exception::dontPrint();
     H5::H5File f(path, H5F_ACC_RDONLY);
-    const std::string fmt_ = detail_wh5::get_str(f, "format", path);
+    const std::string fmt_ = h5::attr_str(f, "format");
     TC_CHECK_INPUT(fmt_ == detail_wh5::kFormat, "{}: attribute 'format' is '{}'; expected '{}' (a file written "
                    "by `tokenclip convert-weights`)", path, fmt_, detail_wh5::kFormat);
-    const int64_t ver = detail_wh5::get_i64(f, "version", path);
+    const int64_t ver = h5::attr_i64(f, "version");
     TC_CHECK_INPUT(ver == detail_wh5::kVersion, "{}: attribute 'version' is {}; expected {}", path, ver,
                    detail_wh5::kVersion);
     if (info) {
-      info->preset = detail_wh5::get_str(f, "preset", path);
-      info->activation = detail_wh5::get_str(f, "activation", path);
+      info->preset = h5::attr_str(f, "preset");
+      info->activation = h5::attr_str(f, "activation");
       TC_CHECK_INPUT(info->activation == "quickgelu" || info->activation == "gelu",
                      "{}: attribute 'activation' is '{}'; expected quickgelu or gelu", path, info->activation);
-      info->vision_heads = static_cast<int>(detail_wh5::get_i64(f, "vision_heads", path));
-      info->text_heads = static_cast<int>(detail_wh5::get_i64(f, "text_heads", path));
-      info->source_format = detail_wh5::get_str(f, "source_format", path);
-      info->source_fingerprint = detail_wh5::get_str(f, "source_fingerprint", path);
-      info->source_path = detail_wh5::get_str(f, "source_path", path);
-      info->random = detail_wh5::get_i64(f, "random", path) != 0;
-      info->init_seed = static_cast<uint64_t>(detail_wh5::get_i64(f, "init_seed", path));
+      info->vision_heads = static_cast<int>(h5::attr_i64(f, "vision_heads"));
+      info->text_heads = static_cast<int>(h5::attr_i64(f, "text_heads"));
+      info->source_format = h5::attr_str(f, "source_format");
+      info->source_fingerprint = h5::attr_str(f, "source_fingerprint");
+      info->source_path = h5::attr_str(f, "source_path");
+      info->random = h5::attr_i64(f, "random") != 0;
+      info->init_seed = static_cast<uint64_t>(h5::attr_i64(f, "init_seed"));
     }
     TC_CHECK_INPUT(f.nameExists("tensors"), "{}: group 'tensors' is missing", path);
     auto g = f.openGroup("tensors");

@@ -5,148 +5,21 @@
 #include <hdf5.h>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 #include "util/hash.h"
 
 namespace tc::data {
 namespace detail_dataset {
 
-// Owns one hid_t and closes it with the matching H5?close.
-class Hid {
- public:
-  Hid() = default;
-  Hid(hid_t id, herr_t (*closer)(hid_t)) : id_(id), close_(closer) {}
-  ~Hid() { reset(); }
-  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Hid& operator=(Hid&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      close_ = o.close_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  void reset() {
-    if (id_ >= 0 && close_) close_(id_);
-    id_ = -1;
-  }
-  // Closes now and reports failure (a failed file close means data may not be on disk).
-  herr_t close_checked() {
-    herr_t r = 0;
-    if (id_ >= 0 && close_) r = close_(id_);
-    id_ = -1;
-    return r;
-  }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-// HDF5 prints an error stack on stderr for every failed call by default; we probe for fields
-// that may be missing and report our own messages, so silence it while we work.
-class QuietHdf5 {
- public:
-  QuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  QuietHdf5(const QuietHdf5&) = delete;
-  QuietHdf5& operator=(const QuietHdf5&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
-
-Hid vlen_utf8_type() {
-  Hid t(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  return t;
-}
-
-void write_string_attr(hid_t loc, const char* name, const std::string& value,
-                       const std::string& path) {
-  Hid t = vlen_utf8_type();
-  Hid space(H5Screate(H5S_SCALAR), H5Sclose);
-  Hid a(H5Acreate2(loc, name, t.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) TC_RUNTIME_ERROR("{}: cannot create attribute '{}'", path, name);
-  const char* p = value.c_str();
-  if (H5Awrite(a.get(), t.get(), &p) < 0)
-    TC_RUNTIME_ERROR("{}: cannot write attribute '{}'", path, name);
-}
-
-void write_int_attr(hid_t loc, const char* name, int64_t value, hid_t file_type,
-                    const std::string& path) {
-  Hid space(H5Screate(H5S_SCALAR), H5Sclose);
-  Hid a(H5Acreate2(loc, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid()) TC_RUNTIME_ERROR("{}: cannot create attribute '{}'", path, name);
-  if (H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0)
-    TC_RUNTIME_ERROR("{}: cannot write attribute '{}'", path, name);
-}
-
-bool has_attr(hid_t loc, const char* name) { return H5Aexists(loc, name) > 0; }
-
-std::string read_string_attr(hid_t loc, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(has_attr(loc, name), "{}: missing attribute '{}' (expected a string)", path, name);
-  Hid a(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
-  Hid ft(H5Aget_type(a.get()), H5Tclose);
-  TC_CHECK_INPUT(H5Tget_class(ft.get()) == H5T_STRING,
-                 "{}: attribute '{}' is not a string (expected a UTF-8 string)", path, name);
-  Hid space(H5Aget_space(a.get()), H5Sclose);
-  TC_CHECK_INPUT(H5Sget_simple_extent_npoints(space.get()) == 1,
-                 "{}: attribute '{}' holds several values (expected one string)", path, name);
-  if (H5Tis_variable_str(ft.get()) > 0) {
-    Hid mt = vlen_utf8_type();
-    char* p = nullptr;
-    if (H5Aread(a.get(), mt.get(), &p) < 0)
-      TC_INPUT_ERROR("{}: cannot read attribute '{}'", path, name);
-    std::string s = p ? p : "";
-    if (p) H5free_memory(p);
-    return s;
-  }
-  size_t n = H5Tget_size(ft.get());
-  std::string buf(n, '\0');
-  Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(mt.get(), n);
-  if (H5Aread(a.get(), mt.get(), buf.data()) < 0)
-    TC_INPUT_ERROR("{}: cannot read attribute '{}'", path, name);
-  buf.resize(std::strlen(buf.c_str()));  // fixed-length strings are NUL padded
-  return buf;
-}
-
-int64_t read_int_attr(hid_t loc, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(has_attr(loc, name), "{}: missing attribute '{}' (expected an integer)", path,
-                 name);
-  Hid a(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
-  Hid ft(H5Aget_type(a.get()), H5Tclose);
-  TC_CHECK_INPUT(H5Tget_class(ft.get()) == H5T_INTEGER,
-                 "{}: attribute '{}' is not an integer", path, name);
-  Hid space(H5Aget_space(a.get()), H5Sclose);
-  TC_CHECK_INPUT(H5Sget_simple_extent_npoints(space.get()) == 1,
-                 "{}: attribute '{}' holds several values (expected one integer)", path, name);
-  int64_t v = 0;
-  if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0)
-    TC_INPUT_ERROR("{}: cannot read attribute '{}'", path, name);
-  return v;
-}
-
 // Dataset creation properties without object timestamps: the same samples then give
 // byte-identical files (synth's determinism promise).
-Hid untimed_dcpl() {
-  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+h5::Id untimed_dcpl() {
+  h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_obj_track_times(dcpl.get(), false);
   return dcpl;
 }
@@ -156,9 +29,9 @@ template <typename T>
 void write_column(hid_t file, const char* name, const std::vector<T>& v, hid_t file_type,
                   hid_t mem_type, const std::string& path) {
   hsize_t n = v.size();
-  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Hid dcpl = untimed_dcpl();
-  Hid d(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+  h5::Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  h5::Id dcpl = untimed_dcpl();
+  h5::Id d(H5Dcreate2(file, name, file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose);
   if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
   if (H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
@@ -170,11 +43,11 @@ void write_string_column(hid_t file, const char* name, const std::vector<std::st
   std::vector<const char*> ptrs;
   ptrs.reserve(v.size());
   for (const auto& s : v) ptrs.push_back(s.c_str());
-  Hid t = vlen_utf8_type();
+  h5::Id t = h5::utf8_string_type();
   hsize_t n = v.size();
-  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Hid dcpl = untimed_dcpl();
-  Hid d(H5Dcreate2(file, name, t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+  h5::Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  h5::Id dcpl = untimed_dcpl();
+  h5::Id d(H5Dcreate2(file, name, t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
         H5Dclose);
   if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
   if (H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
@@ -182,8 +55,8 @@ void write_string_column(hid_t file, const char* name, const std::vector<std::st
 }
 
 // The chunk cache must hold one whole chunk (one image), else every read goes around it.
-Hid image_access_plist(size_t chunk_bytes) {
-  Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+h5::Id image_access_plist(size_t chunk_bytes) {
+  h5::Id dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
   size_t bytes = std::max<size_t>(size_t{1} << 20, 2 * chunk_bytes + 4096);
   H5Pset_chunk_cache(dapl.get(), 521, bytes, 1.0);
   return dapl;
@@ -191,7 +64,7 @@ Hid image_access_plist(size_t chunk_bytes) {
 
 // Streamed per-image dataset [0, S, S(, 3)] -> [unlimited, ...], one image per chunk, gzip 4
 // with the byte shuffle filter.
-Hid create_image_stack(hid_t file, const char* name, int rank, const hsize_t* inner,
+h5::Id create_image_stack(hid_t file, const char* name, int rank, const hsize_t* inner,
                        const std::string& path) {
   hsize_t dims[4] = {0, 0, 0, 0}, maxdims[4] = {H5S_UNLIMITED, 0, 0, 0}, chunk[4] = {1, 0, 0, 0};
   size_t chunk_bytes = 1;
@@ -199,13 +72,13 @@ Hid create_image_stack(hid_t file, const char* name, int rank, const hsize_t* in
     dims[i] = maxdims[i] = chunk[i] = inner[i - 1];
     chunk_bytes *= inner[i - 1];
   }
-  Hid space(H5Screate_simple(rank, dims, maxdims), H5Sclose);
-  Hid dcpl = untimed_dcpl();
+  h5::Id space(H5Screate_simple(rank, dims, maxdims), H5Sclose);
+  h5::Id dcpl = untimed_dcpl();
   H5Pset_chunk(dcpl.get(), rank, chunk);
   H5Pset_shuffle(dcpl.get());
   H5Pset_deflate(dcpl.get(), 4);
-  Hid dapl = image_access_plist(chunk_bytes);
-  Hid d(H5Dcreate2(file, name, H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()),
+  h5::Id dapl = image_access_plist(chunk_bytes);
+  h5::Id d(H5Dcreate2(file, name, H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()),
         H5Dclose);
   if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
   return d;
@@ -217,9 +90,9 @@ void append_to_stack(hid_t d, int rank, const hsize_t* inner, hsize_t index, con
   hsize_t dims[4] = {index + 1, 0, 0, 0}, start[4] = {index, 0, 0, 0}, count[4] = {1, 0, 0, 0};
   for (int i = 1; i < rank; ++i) dims[i] = count[i] = inner[i - 1];
   if (H5Dset_extent(d, dims) < 0) TC_RUNTIME_ERROR("{}: cannot extend dataset '{}'", path, name);
-  Hid fspace(H5Dget_space(d), H5Sclose);
+  h5::Id fspace(H5Dget_space(d), H5Sclose);
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-  Hid mspace(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  h5::Id mspace(H5Screate_simple(rank, count, nullptr), H5Sclose);
   if (H5Dwrite(d, H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, data) < 0)
     TC_RUNTIME_ERROR("{}: cannot write image {} of dataset '{}' (disk full?)", path, index, name);
 }
@@ -270,23 +143,23 @@ std::string dims_str(const std::vector<hsize_t>& d) {
 
 // Opens dataset `name`, checking it exists, its element type and its shape; a 0 in `shape`
 // means "any length" (used for N before N is known).
-Hid open_checked(hid_t file, const char* name, const std::string& path,
+h5::Id open_checked(hid_t file, const char* name, const std::string& path,
                  const std::vector<hsize_t>& shape, H5T_class_t cls, size_t size, bool is_signed,
                  const char* expected_type, hid_t dapl = H5P_DEFAULT) {
   TC_CHECK_INPUT(H5Lexists(file, name, H5P_DEFAULT) > 0,
                  "{}: missing dataset '{}' (expected {} {})", path, name, expected_type,
                  dims_str(shape));
-  Hid d(H5Dopen2(file, name, dapl), H5Dclose);
+  h5::Id d(H5Dopen2(file, name, dapl), H5Dclose);
   TC_CHECK_INPUT(d.valid(), "{}: '{}' is not a dataset (expected {} {})", path, name,
                  expected_type, dims_str(shape));
-  Hid t(H5Dget_type(d.get()), H5Tclose);
+  h5::Id t(H5Dget_type(d.get()), H5Tclose);
   bool ok = H5Tget_class(t.get()) == cls;
   if (ok && cls == H5T_INTEGER)
     ok = H5Tget_size(t.get()) == size && (H5Tget_sign(t.get()) == H5T_SGN_2) == is_signed;
   if (ok && cls == H5T_STRING) ok = H5Tis_variable_str(t.get()) > 0;
   TC_CHECK_INPUT(ok, "{}: dataset '{}' has type {} (expected {})", path, name,
                  type_name(t.get()), expected_type);
-  Hid space(H5Dget_space(d.get()), H5Sclose);
+  h5::Id space(H5Dget_space(d.get()), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(space.get());
   std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
   if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
@@ -310,13 +183,13 @@ std::vector<T> read_column(hid_t d, hid_t mem_type, size_t n, const std::string&
 std::vector<std::string> read_string_column(hid_t d, size_t n, const std::string& path,
                                             const char* name) {
   std::vector<char*> ptrs(n, nullptr);
-  Hid t = vlen_utf8_type();
+  h5::Id t = h5::utf8_string_type();
   if (n && H5Dread(d, t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
     TC_INPUT_ERROR("{}: cannot read dataset '{}' (corrupt file?)", path, name);
   std::vector<std::string> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
   if (n) {
-    Hid space(H5Dget_space(d), H5Sclose);
+    h5::Id space(H5Dget_space(d), H5Sclose);
 #if H5_VERSION_GE(1, 12, 0)
     H5Treclaim(t.get(), space.get(), H5P_DEFAULT, ptrs.data());
 #else
@@ -337,7 +210,7 @@ struct DatasetWriter::Impl {
   std::string path;
   tc::AtomicPath atomic;  // declared before the handles: removed after they are closed
   DatasetMeta meta;
-  dd::Hid file, images, masks;
+  h5::Id file, images, masks;
   hsize_t img_inner[3] = {0, 0, 3}, mask_inner[2] = {0, 0};
   std::vector<uint8_t> labels, has_mask;
   std::vector<int32_t> class_ids;
@@ -369,8 +242,8 @@ DatasetWriter::DatasetWriter(const std::string& path, DatasetMeta meta) {
   m.mask_inner[0] = m.mask_inner[1] = S;
   m.zero_mask.assign(S * S, 0);
 
-  dd::QuietHdf5 quiet;
-  m.file = dd::Hid(H5Fcreate(m.atomic.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+  h5::Quiet quiet;
+  m.file = h5::Id(H5Fcreate(m.atomic.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
                    H5Fclose);
   if (!m.file.valid())
     TC_RUNTIME_ERROR("cannot create dataset file '{}' (temporary '{}')", path, m.atomic.tmp());
@@ -409,7 +282,7 @@ void DatasetWriter::append(const Sample& s) {
            "sample {} ('{}'): non-empty mask on a {} image", index, s.source_path,
            s.has_mask ? "normal" : "has_mask=0");
 
-  dd::QuietHdf5 quiet;
+  h5::Quiet quiet;
   hsize_t idx = static_cast<hsize_t>(index);
   dd::append_to_stack(m.images.get(), 4, m.img_inner, idx, s.image.data(), m.path, "images");
   dd::append_to_stack(m.masks.get(), 3, m.mask_inner, idx, mask, m.path, "masks");
@@ -427,7 +300,7 @@ DatasetMeta DatasetWriter::finish() {
   TC_CHECK(!m.finished, "finish called twice on '{}'", m.path);
   TC_CHECK_INPUT(!m.labels.empty(), "{}: no samples to write (a dataset needs at least one)",
                  m.path);
-  dd::QuietHdf5 quiet;
+  h5::Quiet quiet;
   hid_t f = m.file.get();
   const auto& p = m.path;
   dd::write_column(f, "label", m.labels, H5T_STD_U8LE, H5T_NATIVE_UINT8, p);
@@ -441,16 +314,16 @@ DatasetMeta DatasetWriter::finish() {
   m.meta.content_hash = m.hash.hex();
   m.meta.size = static_cast<int64_t>(m.labels.size());
 
-  dd::write_string_attr(f, "format", kDatasetFormat, p);
-  dd::write_int_attr(f, "version", kDatasetVersion, H5T_STD_I32LE, p);
-  dd::write_string_attr(f, "name", m.meta.name, p);
-  dd::write_string_attr(f, "domain", m.meta.domain, p);
-  dd::write_int_attr(f, "image_size", m.meta.image_size, H5T_STD_I32LE, p);
-  dd::write_string_attr(f, "layout", m.meta.layout, p);
-  dd::write_string_attr(f, "source", m.meta.source, p);
-  dd::write_string_attr(f, "mask_rule", m.meta.mask_rule, p);
-  dd::write_string_attr(f, "content_hash", m.meta.content_hash, p);
-  dd::write_int_attr(f, "size", m.meta.size, H5T_STD_I64LE, p);
+  h5::put_attr_str(f, "format", kDatasetFormat);
+  h5::put_attr_i32(f, "version", kDatasetVersion);
+  h5::put_attr_str(f, "name", m.meta.name);
+  h5::put_attr_str(f, "domain", m.meta.domain);
+  h5::put_attr_i32(f, "image_size", m.meta.image_size);
+  h5::put_attr_str(f, "layout", m.meta.layout);
+  h5::put_attr_str(f, "source", m.meta.source);
+  h5::put_attr_str(f, "mask_rule", m.meta.mask_rule);
+  h5::put_attr_str(f, "content_hash", m.meta.content_hash);
+  h5::put_attr_i64(f, "size", m.meta.size);
 
   m.images.reset();
   m.masks.reset();
@@ -465,8 +338,8 @@ DatasetMeta DatasetWriter::finish() {
 struct DatasetReader::Impl {
   std::string path;
   DatasetMeta meta;
-  dd::Hid file, images, masks;
-  dd::Hid img_fspace, mask_fspace, img_mspace, mask_mspace;
+  h5::Id file, images, masks;
+  h5::Id img_fspace, mask_fspace, img_mspace, mask_mspace;
   std::vector<uint8_t> labels, has_mask;
   std::vector<int32_t> class_ids;
   std::vector<std::string> defects, sources;
@@ -475,48 +348,40 @@ struct DatasetReader::Impl {
 DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.path = path;
-  std::error_code ec;
-  TC_CHECK_INPUT(std::filesystem::exists(path, ec), "dataset file '{}' does not exist", path);
-  TC_CHECK_INPUT(std::filesystem::is_regular_file(path, ec),
-                 "dataset file '{}' is not a regular file", path);
-  dd::QuietHdf5 quiet;
-  TC_CHECK_INPUT(H5Fis_hdf5(path.c_str()) > 0,
-                 "'{}' is not an HDF5 file (expected a tokenclip-dataset file made by "
-                 "`tokenclip prep` or `tokenclip synth`)",
-                 path);
-  m.file = dd::Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  TC_CHECK_INPUT(m.file.valid(), "cannot open HDF5 file '{}' (corrupt or locked?)", path);
+  m.file = h5::open_read(path, "dataset file",
+                         "a tokenclip-dataset file made by `tokenclip prep` or `tokenclip synth`");
+  h5::Quiet quiet;
   hid_t f = m.file.get();
 
-  TC_CHECK_INPUT(dd::has_attr(f, "format"),
+  TC_CHECK_INPUT(h5::has_attr(f, "format"),
                  "{}: missing attribute 'format' (expected \"{}\")", path, kDatasetFormat);
-  std::string format = dd::read_string_attr(f, "format", path);
+  std::string format = h5::attr_str(f, "format");
   TC_CHECK_INPUT(format == kDatasetFormat, "{}: attribute 'format' is \"{}\" (expected \"{}\")",
                  path, format, kDatasetFormat);
-  int64_t version = dd::read_int_attr(f, "version", path);
+  int64_t version = h5::attr_i64(f, "version");
   TC_CHECK_INPUT(version == kDatasetVersion,
                  "{}: attribute 'version' is {} (expected {}; this build reads only version {})",
                  path, version, kDatasetVersion, kDatasetVersion);
 
   auto& meta = m.meta;
-  meta.name = dd::read_string_attr(f, "name", path);
-  meta.domain = dd::read_string_attr(f, "domain", path);
-  int64_t S = dd::read_int_attr(f, "image_size", path);
+  meta.name = h5::attr_str(f, "name");
+  meta.domain = h5::attr_str(f, "domain");
+  int64_t S = h5::attr_i64(f, "image_size");
   TC_CHECK_INPUT(S > 0 && S <= 65536, "{}: attribute 'image_size' is {} (expected 1..65536)",
                  path, S);
   meta.image_size = static_cast<int>(S);
-  meta.layout = dd::read_string_attr(f, "layout", path);
-  meta.source = dd::read_string_attr(f, "source", path);
-  meta.mask_rule = dd::read_string_attr(f, "mask_rule", path);
-  meta.content_hash = dd::read_string_attr(f, "content_hash", path);
-  meta.size = dd::read_int_attr(f, "size", path);
+  meta.layout = h5::attr_str(f, "layout");
+  meta.source = h5::attr_str(f, "source");
+  meta.mask_rule = h5::attr_str(f, "mask_rule");
+  meta.content_hash = h5::attr_str(f, "content_hash");
+  meta.size = h5::attr_i64(f, "size");
   TC_CHECK_INPUT(meta.size > 0, "{}: attribute 'size' is {} (expected a positive count)", path,
                  meta.size);
 
   const hsize_t N = static_cast<hsize_t>(meta.size), s = static_cast<hsize_t>(S);
   size_t img_bytes = static_cast<size_t>(s * s * 3);
-  dd::Hid img_dapl = dd::image_access_plist(img_bytes);
-  dd::Hid mask_dapl = dd::image_access_plist(static_cast<size_t>(s * s));
+  h5::Id img_dapl = dd::image_access_plist(img_bytes);
+  h5::Id mask_dapl = dd::image_access_plist(static_cast<size_t>(s * s));
   m.images = dd::open_checked(f, "images", path, {N, s, s, 3}, H5T_INTEGER, 1, false, "uint8",
                               img_dapl.get());
   m.masks = dd::open_checked(f, "masks", path, {N, s, s}, H5T_INTEGER, 1, false, "uint8",
@@ -536,7 +401,7 @@ DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<I
   {
     auto d = dd::open_checked(f, "class_names", path, {0}, H5T_STRING, 0, false,
                               "variable-length UTF-8 string");
-    dd::Hid sp(H5Dget_space(d.get()), H5Sclose);
+    h5::Id sp(H5Dget_space(d.get()), H5Sclose);
     size_t C = static_cast<size_t>(H5Sget_simple_extent_npoints(sp.get()));
     TC_CHECK_INPUT(C > 0, "{}: dataset 'class_names' is empty (expected at least one class)",
                    path);
@@ -564,10 +429,10 @@ DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<I
   }
 
   hsize_t one_img[4] = {1, s, s, 3}, one_mask[3] = {1, s, s};
-  m.img_fspace = dd::Hid(H5Dget_space(m.images.get()), H5Sclose);
-  m.mask_fspace = dd::Hid(H5Dget_space(m.masks.get()), H5Sclose);
-  m.img_mspace = dd::Hid(H5Screate_simple(4, one_img, nullptr), H5Sclose);
-  m.mask_mspace = dd::Hid(H5Screate_simple(3, one_mask, nullptr), H5Sclose);
+  m.img_fspace = h5::Id(H5Dget_space(m.images.get()), H5Sclose);
+  m.mask_fspace = h5::Id(H5Dget_space(m.masks.get()), H5Sclose);
+  m.img_mspace = h5::Id(H5Screate_simple(4, one_img, nullptr), H5Sclose);
+  m.mask_mspace = h5::Id(H5Screate_simple(3, one_mask, nullptr), H5Sclose);
 }
 
 DatasetReader::~DatasetReader() = default;
@@ -599,7 +464,7 @@ void DatasetReader::read_image(int64_t index, uint8_t* out) const {
   auto& m = *impl_;
   TC_CHECK(index >= 0 && index < m.meta.size, "image index {} outside [0, {}) of '{}'", index,
            m.meta.size, m.path);
-  dd::QuietHdf5 quiet;
+  h5::Quiet quiet;
   dd::read_one(m.images.get(), m.img_fspace.get(), m.img_mspace.get(),
                static_cast<hsize_t>(index), static_cast<hsize_t>(m.meta.image_size), out, m.path,
                "images");
@@ -609,7 +474,7 @@ void DatasetReader::read_mask(int64_t index, uint8_t* out) const {
   auto& m = *impl_;
   TC_CHECK(index >= 0 && index < m.meta.size, "mask index {} outside [0, {}) of '{}'", index,
            m.meta.size, m.path);
-  dd::QuietHdf5 quiet;
+  h5::Quiet quiet;
   dd::read_one(m.masks.get(), m.mask_fspace.get(), m.mask_mspace.get(),
                static_cast<hsize_t>(index), static_cast<hsize_t>(m.meta.image_size), out, m.path,
                "masks");

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "util/check.h"
+#include "util/h5.h"
 
 namespace tc::data {
 namespace detail_features {
@@ -16,48 +17,25 @@ std::string join_ints(const std::vector<int>& v) {
   return s;
 }
 
-void put_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
-}
-void put_int(H5::H5Object& o, const char* name, int64_t v) {
-  o.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT64, &v);
-}
-bool has_attr(H5::H5Object& o, const char* name) { return o.attrExists(name); }
-std::string get_str(H5::H5Object& o, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(has_attr(o, name), "feature cache '{}': attribute '{}' is missing", path, name);
-  auto a = o.openAttribute(name);
-  std::string v;
-  a.read(a.getStrType(), v);
-  return v;
-}
-int64_t get_int(H5::H5Object& o, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(has_attr(o, name), "feature cache '{}': attribute '{}' is missing", path, name);
-  int64_t v = 0;
-  o.openAttribute(name).read(H5::PredType::NATIVE_INT64, &v);
-  return v;
-}
-
 FeatureKey key_of(H5::H5File& f, const std::string& path) {
-  std::string format = get_str(f, "format", path);
+  std::string format = h5::attr_str(f, "format");
   TC_CHECK_INPUT(format == kFeaturesFormat, "'{}' is a '{}' file, not a feature cache ('{}')", path,
                  format, kFeaturesFormat);
-  int64_t version = get_int(f, "version", path);
+  int64_t version = h5::attr_i64(f, "version");
   TC_CHECK_INPUT(version == kFeaturesVersion, "feature cache '{}': version {}, this build reads {}", path,
                  version, kFeaturesVersion);
   FeatureKey k;
-  k.backbone_fingerprint = get_str(f, "backbone_fingerprint", path);
-  k.image_size = static_cast<int>(get_int(f, "image_size", path));
-  std::string layers = get_str(f, "layers", path);
+  k.backbone_fingerprint = h5::attr_str(f, "backbone_fingerprint");
+  k.image_size = static_cast<int>(h5::attr_i64(f, "image_size"));
+  std::string layers = h5::attr_str(f, "layers");
   size_t pos = 0;
   while (pos < layers.size()) {
     size_t c = layers.find(',', pos);
     k.layers.push_back(std::stoi(layers.substr(pos, c - pos)));
     pos = c == std::string::npos ? layers.size() : c + 1;
   }
-  k.vv_from = static_cast<int>(get_int(f, "vv_from", path));
-  k.dataset_hash = get_str(f, "dataset_hash", path);
+  k.vv_from = static_cast<int>(h5::attr_i64(f, "vv_from"));
+  k.dataset_hash = h5::attr_str(f, "dataset_hash");
   return k;
 }
 
@@ -137,6 +115,7 @@ FeatureCacheReader::FeatureCacheReader(const std::string& path, const FeatureKey
   impl_->path = path;
   TC_CHECK_INPUT(std::filesystem::exists(path), "feature cache '{}' does not exist (build it with "
                                                 "'tokenclip cache build')", path);
+  h5::check_hdf5_file(path, "feature cache", "a feature cache made by 'tokenclip cache build'");
   try {
     H5::Exception::dontPrint();
     impl_->file = H5::H5File(path, H5F_ACC_RDONLY);
@@ -144,7 +123,7 @@ FeatureCacheReader::FeatureCacheReader(const std::string& path, const FeatureKey
     std::string diff = key_difference(have, expected);
     TC_CHECK_INPUT(diff.empty(), "feature cache '{}' was built for another run: {}; rebuild it with "
                                  "'tokenclip cache build'", path, diff);
-    impl_->n = get_int(impl_->file, "size", path);
+    impl_->n = h5::attr_i64(impl_->file, "size");
     impl_->global = impl_->file.openDataSet("global");
     for (int l : have.layers) impl_->tokens.push_back(impl_->file.openDataSet("tokens/" + std::to_string(l)));
     std::vector<uint8_t> done(static_cast<size_t>(impl_->n));
@@ -205,7 +184,7 @@ FeatureCacheWriter::FeatureCacheWriter(const std::string& path, const FeatureKey
     if (std::filesystem::exists(path)) {
       try {
         H5::H5File f(path, H5F_ACC_RDWR);
-        if (key_difference(key_of(f, path), key).empty() && get_int(f, "size", path) == rows) {
+        if (key_difference(key_of(f, path), key).empty() && h5::attr_i64(f, "size") == rows) {
           impl_->file = f;
           resumed = true;
         }
@@ -219,15 +198,15 @@ FeatureCacheWriter::FeatureCacheWriter(const std::string& path, const FeatureKey
     if (!resumed) {
       impl_->file = H5::H5File(path, H5F_ACC_TRUNC);
       auto& f = impl_->file;
-      put_str(f, "format", kFeaturesFormat);
-      put_int(f, "version", kFeaturesVersion);
-      put_str(f, "backbone_fingerprint", key.backbone_fingerprint);
-      put_int(f, "image_size", key.image_size);
-      put_str(f, "layers", join_ints(key.layers));
-      put_int(f, "vv_from", key.vv_from);
-      put_str(f, "dataset_hash", key.dataset_hash);
-      put_str(f, "dtype", "float32");
-      put_int(f, "size", rows);
+      h5::put_attr_str(f, "format", kFeaturesFormat);
+      h5::put_attr_i64(f, "version", kFeaturesVersion);
+      h5::put_attr_str(f, "backbone_fingerprint", key.backbone_fingerprint);
+      h5::put_attr_i64(f, "image_size", key.image_size);
+      h5::put_attr_str(f, "layers", join_ints(key.layers));
+      h5::put_attr_i64(f, "vv_from", key.vv_from);
+      h5::put_attr_str(f, "dataset_hash", key.dataset_hash);
+      h5::put_attr_str(f, "dtype", "float32");
+      h5::put_attr_i64(f, "size", rows);
       hsize_t d2[2] = {n, D}, c2[2] = {1, D};
       H5::DSetCreatPropList p2;
       if (rows > 0) p2.setChunk(2, c2);

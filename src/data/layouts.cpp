@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "data/image.h"
+#include "data/image_paths.h"
 #include "util/check.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -38,13 +39,7 @@ bool ends_with_ci(const std::string& s, const std::string& suffix) {
 bool is_hidden(const std::string& name) { return !name.empty() && name[0] == '.'; }
 
 // Allow-list, case-insensitive (upper-case .JPG/.PNG/.BMP are common: VisA, DAGM).
-bool is_image_name(const std::string& name) {
-  if (is_hidden(name)) return false;
-  static const char* const kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
-  for (const char* e : kExt)
-    if (ends_with_ci(name, e)) return true;
-  return false;
-}
+bool is_image_name(const std::string& name) { return !is_hidden(name) && has_image_extension(name); }
 
 bool is_dir(const fs::path& p) {
   std::error_code ec;

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
 #include "data/dataset.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 
 namespace tc::eval {
 
@@ -90,28 +90,6 @@ DatasetMetrics DatasetEvaluator::finish() {
 
 namespace detail_maps {
 
-void put_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
-}
-void put_num(H5::H5Object& o, const char* name, double v) {
-  o.createAttribute(name, H5::PredType::IEEE_F64LE, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_DOUBLE, &v);
-}
-std::string get_str(H5::H5Object& o, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(o.attrExists(name), "maps file '{}': attribute '{}' is missing", path, name);
-  auto a = o.openAttribute(name);
-  std::string v;
-  a.read(a.getStrType(), v);
-  return v;
-}
-double get_num(H5::H5Object& o, const char* name, const std::string& path) {
-  TC_CHECK_INPUT(o.attrExists(name), "maps file '{}': attribute '{}' is missing", path, name);
-  double v = 0;
-  o.openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &v);
-  return v;
-}
-
 H5::DataSet make(H5::H5Location& g, const std::string& name, std::vector<hsize_t> dims) {
   std::vector<hsize_t> chunk = dims;
   chunk[0] = 1;
@@ -151,17 +129,17 @@ MapsWriter::MapsWriter(const std::string& path, const MapsMeta& meta) : impl_(st
     H5::Exception::dontPrint();
     impl_->file = H5::H5File(impl_->path->tmp(), H5F_ACC_TRUNC);
     auto& f = impl_->file;
-    put_str(f, "format", kMapsFormat);
-    put_num(f, "version", kMapsVersion);
-    put_str(f, "dataset_name", meta.dataset_name);
-    put_str(f, "dataset_hash", meta.dataset_hash);
-    put_str(f, "checkpoint", meta.checkpoint);
-    put_num(f, "image_size", meta.image_size);
-    put_num(f, "size", static_cast<double>(meta.size));
-    put_num(f, "blur_sigma", meta.blur_sigma);
+    h5::put_attr_str(f, "format", kMapsFormat);
+    h5::put_attr_f64(f, "version", kMapsVersion);
+    h5::put_attr_str(f, "dataset_name", meta.dataset_name);
+    h5::put_attr_str(f, "dataset_hash", meta.dataset_hash);
+    h5::put_attr_str(f, "checkpoint", meta.checkpoint);
+    h5::put_attr_f64(f, "image_size", meta.image_size);
+    h5::put_attr_f64(f, "size", static_cast<double>(meta.size));
+    h5::put_attr_f64(f, "blur_sigma", meta.blur_sigma);
     std::string layers;
     for (size_t i = 0; i < meta.layers.size(); ++i) layers += (i ? "," : "") + std::to_string(meta.layers[i]);
-    put_str(f, "layers", layers);
+    h5::put_attr_str(f, "layers", layers);
     hsize_t N = static_cast<hsize_t>(meta.size), S = static_cast<hsize_t>(meta.image_size),
             P = static_cast<hsize_t>(meta.tokens), Q = static_cast<hsize_t>(std::max(1, meta.subspaces));
     impl_->maps = make(f, "maps", {N, S, S});
@@ -217,22 +195,22 @@ struct MapsReader::Impl {
 MapsReader::MapsReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   using namespace detail_maps;
   impl_->path = path;
-  TC_CHECK_INPUT(std::filesystem::exists(path), "maps file '{}' does not exist", path);
+  h5::check_hdf5_file(path, "maps file", "a tokenclip maps file");
   try {
     H5::Exception::dontPrint();
     impl_->file = H5::H5File(path, H5F_ACC_RDONLY);
     auto& f = impl_->file;
-    std::string format = get_str(f, "format", path);
+    std::string format = h5::attr_str(f, "format");
     TC_CHECK_INPUT(format == kMapsFormat, "'{}' is a '{}' file, not a maps file ('{}')", path, format, kMapsFormat);
-    TC_CHECK_INPUT(static_cast<int>(get_num(f, "version", path)) == kMapsVersion,
+    TC_CHECK_INPUT(static_cast<int>(h5::attr_f64(f, "version")) == kMapsVersion,
                    "maps file '{}': unsupported version", path);
     auto& m = impl_->meta;
-    m.dataset_name = get_str(f, "dataset_name", path);
-    m.dataset_hash = get_str(f, "dataset_hash", path);
-    m.checkpoint = get_str(f, "checkpoint", path);
-    m.image_size = static_cast<int>(get_num(f, "image_size", path));
-    m.size = static_cast<int64_t>(get_num(f, "size", path));
-    m.blur_sigma = get_num(f, "blur_sigma", path);
+    m.dataset_name = h5::attr_str(f, "dataset_name");
+    m.dataset_hash = h5::attr_str(f, "dataset_hash");
+    m.checkpoint = h5::attr_str(f, "checkpoint");
+    m.image_size = static_cast<int>(h5::attr_f64(f, "image_size"));
+    m.size = static_cast<int64_t>(h5::attr_f64(f, "size"));
+    m.blur_sigma = h5::attr_f64(f, "blur_sigma");
     impl_->maps = f.openDataSet("maps");
     hsize_t dims[3] = {0, 0, 0};
     auto sp = impl_->maps.getSpace();

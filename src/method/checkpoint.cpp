@@ -10,36 +10,11 @@
 #include "method/detector.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 
 namespace tc::method {
 
 namespace detail_ckpt {
-
-void put_str(H5::H5Object& o, const char* name, const std::string& v) {
-  H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-  t.setCset(H5T_CSET_UTF8);
-  o.createAttribute(name, t, H5::DataSpace(H5S_SCALAR)).write(t, v);
-}
-void put_i64(H5::H5Object& o, const char* name, int64_t v) {
-  o.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR))
-      .write(H5::PredType::NATIVE_INT64, &v);
-}
-std::string get_str(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: checkpoint attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_STRING, "{}: attribute '{}': expected a string", file, name);
-  std::string v;
-  a.read(a.getStrType(), v);
-  return v;
-}
-int64_t get_i64(const H5::H5Object& o, const char* name, const std::string& file) {
-  TC_CHECK_INPUT(o.attrExists(name), "{}: checkpoint attribute '{}' is missing", file, name);
-  auto a = o.openAttribute(name);
-  TC_CHECK_INPUT(a.getTypeClass() == H5T_INTEGER, "{}: attribute '{}': expected an integer", file, name);
-  int64_t v = 0;
-  a.read(H5::PredType::NATIVE_INT64, &v);
-  return v;
-}
 
 std::string shape_str(at::IntArrayRef s) {
   std::string r = "[";
@@ -48,27 +23,35 @@ std::string shape_str(at::IntArrayRef s) {
 }
 
 H5::H5File open_ro(const std::string& path) {
-  TC_CHECK_INPUT(file_exists(path), "{}: checkpoint file not found", path);
-  TC_CHECK_INPUT(H5::H5File::isHdf5(path), "{}: not an HDF5 file (expected a tokenclip-checkpoint)", path);
+  h5::check_hdf5_file(path, "checkpoint file", "a tokenclip-checkpoint");
   H5::H5File f(path, H5F_ACC_RDONLY);
-  std::string fmt_ = get_str(f, "format", path);
+  std::string fmt_ = h5::attr_str(f, "format");
   TC_CHECK_INPUT(fmt_ == kCheckpointFormat, "{}: attribute 'format' is '{}', expected '{}'", path,
                  fmt_, kCheckpointFormat);
-  int64_t ver = get_i64(f, "version", path);
+  int64_t ver = h5::attr_i64(f, "version");
   TC_CHECK_INPUT(ver == kCheckpointVersion, "{}: checkpoint version {} is not supported (expected {})",
                  path, ver, kCheckpointVersion);
   return f;
 }
 
-CheckpointMeta read_meta(const H5::H5File& f, const std::string& path) {
+// The root string attributes that hold CheckpointMeta, in the order they are written.
+struct MetaAttr {
+  const char* name;
+  std::string CheckpointMeta::*field;
+};
+constexpr MetaAttr kMetaAttrs[] = {
+    {"config", &CheckpointMeta::config},
+    {"backbone_path", &CheckpointMeta::backbone_path},
+    {"backbone_preset", &CheckpointMeta::backbone_preset},
+    {"backbone_fingerprint", &CheckpointMeta::backbone_fingerprint},
+    {"dataset_name", &CheckpointMeta::dataset_name},
+    {"dataset_hash", &CheckpointMeta::dataset_hash},
+    {"origin", &CheckpointMeta::origin},
+};
+
+CheckpointMeta read_meta(const H5::H5File& f) {
   CheckpointMeta m;
-  m.config = get_str(f, "config", path);
-  m.backbone_path = get_str(f, "backbone_path", path);
-  m.backbone_preset = get_str(f, "backbone_preset", path);
-  m.backbone_fingerprint = get_str(f, "backbone_fingerprint", path);
-  m.dataset_name = get_str(f, "dataset_name", path);
-  m.dataset_hash = get_str(f, "dataset_hash", path);
-  m.origin = get_str(f, "origin", path);
+  for (const auto& a : kMetaAttrs) m.*a.field = h5::attr_str(f, a.name);
   return m;
 }
 
@@ -79,15 +62,9 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
   AtomicPath ap(path);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
-    detail_ckpt::put_str(f, "format", kCheckpointFormat);
-    detail_ckpt::put_i64(f, "version", kCheckpointVersion);
-    detail_ckpt::put_str(f, "config", meta.config);
-    detail_ckpt::put_str(f, "backbone_path", meta.backbone_path);
-    detail_ckpt::put_str(f, "backbone_preset", meta.backbone_preset);
-    detail_ckpt::put_str(f, "backbone_fingerprint", meta.backbone_fingerprint);
-    detail_ckpt::put_str(f, "dataset_name", meta.dataset_name);
-    detail_ckpt::put_str(f, "dataset_hash", meta.dataset_hash);
-    detail_ckpt::put_str(f, "origin", meta.origin);
+    h5::put_attr_str(f, "format", kCheckpointFormat);
+    h5::put_attr_i64(f, "version", kCheckpointVersion);
+    for (const auto& a : detail_ckpt::kMetaAttrs) h5::put_attr_str(f, a.name, meta.*a.field);
     H5::Group g = f.createGroup("learnable");
     std::string names;
     for (const auto& kv : learnable) {
@@ -100,7 +77,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
       ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
       names += kv.first + "\n";
     }
-    detail_ckpt::put_str(g, "names", names);
+    h5::put_attr_str(g, "names", names);
     if (extra) extra(f);
     f.close();
   } catch (const H5::Exception& e) {
@@ -112,7 +89,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
   try {
     H5::H5File f = detail_ckpt::open_ro(path);
-    return detail_ckpt::read_meta(f, path);
+    return detail_ckpt::read_meta(f);
   } catch (const H5::Exception& e) {
     TC_INPUT_ERROR("{}: unreadable checkpoint: {}", path, e.getDetailMsg());
   }
@@ -122,10 +99,10 @@ Checkpoint read_checkpoint(const std::string& path) {
   Checkpoint c;
   try {
     H5::H5File f = detail_ckpt::open_ro(path);
-    c.meta = detail_ckpt::read_meta(f, path);
+    c.meta = detail_ckpt::read_meta(f);
     TC_CHECK_INPUT(f.nameExists("learnable"), "{}: group 'learnable' is missing", path);
     H5::Group g = f.openGroup("learnable");
-    std::istringstream names(detail_ckpt::get_str(g, "names", path + ":/learnable"));
+    std::istringstream names(h5::attr_str(g, "names"));
     std::string name;
     while (std::getline(names, name)) {
       if (name.empty()) continue;

@@ -1,0 +1,96 @@
+// HDF5 helpers shared by the project's file formats (dataset, CLIP weights, checkpoint,
+// feature cache, maps, encoded features): scalar attributes with the on-disk types every
+// format uses, readers whose input errors name the file, the attribute and what was expected,
+// and the checks before a file is opened for reading. Over the C API, so that both C API ids
+// and C++ API objects (H5::H5File, H5::Group, ...) can be passed.
+#pragma once
+
+#include <H5Epublic.h>  // H5E_auto2_t
+#include <H5Ipublic.h>  // hid_t, herr_t
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace H5 {
+class H5Object;
+}
+
+namespace tc::h5 {
+
+// Owns one C API id and closes it with the matching H5?close.
+class Id {
+ public:
+  Id() = default;
+  Id(hid_t id, herr_t (*closer)(hid_t)) : id_(id), close_(closer) {}
+  ~Id() { reset(); }
+  Id(Id&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Id& operator=(Id&& o) noexcept;
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+  // Closes now and reports failure (a failed file close means data may not be on disk).
+  herr_t close_checked();
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+// HDF5 prints its error stack on stderr for every failed call by default; code that probes
+// and reports its own messages silences it while this lives (the previous handler returns).
+class Quiet {
+ public:
+  Quiet();
+  ~Quiet();
+  Quiet(const Quiet&) = delete;
+  Quiet& operator=(const Quiet&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// What holds the attributes: a file, group or dataset, as a C API id or a C++ API object.
+struct Loc {
+  hid_t id;
+  Loc(hid_t i) : id(i) {}      // implicit on purpose: call sites pass either form
+  Loc(const H5::H5Object& o);
+};
+
+// The variable-length UTF-8 string type all formats store text in (attributes and columns).
+Id utf8_string_type();
+
+// Scalar attributes. Strings are variable-length UTF-8; integers little-endian signed
+// (NATIVE_INT64 on the machines we run on); numbers IEEE float64 little-endian. An existing
+// attribute of the name is an error (HDF5 does not overwrite). Failures: runtime errors naming
+// the file and the attribute.
+void put_attr_str(Loc loc, const char* name, const std::string& value);
+void put_attr_i64(Loc loc, const char* name, int64_t value);
+void put_attr_i32(Loc loc, const char* name, int32_t value);
+void put_attr_f64(Loc loc, const char* name, double value);
+// 1-D array of little-endian int64 (an empty vector gives a 0-length array).
+void put_attr_i64s(Loc loc, const char* name, const std::vector<int64_t>& values);
+
+bool has_attr(Loc loc, const char* name);
+
+// Readers of one-value attributes. Input errors name the file (as it was opened), the
+// attribute (with the group it sits on, when not the root) and what was expected, e.g.
+//   ckpt.h5: missing attribute 'names' of '/learnable' (expected a string)
+//   x.h5: attribute 'version' is a string (expected an integer)
+// attr_str accepts variable- and fixed-length strings (h5py writes both); attr_i64 any integer
+// type; attr_f64 any integer or float type.
+std::string attr_str(Loc loc, const char* name);
+int64_t attr_i64(Loc loc, const char* name);
+double attr_f64(Loc loc, const char* name);
+
+// Before opening `path` for reading: input errors when it does not exist
+// ("<what> '<path>' does not exist"), is not a regular file, or is not HDF5
+// ("'<path>' is not an HDF5 file (expected <expected>)").
+void check_hdf5_file(const std::string& path, const std::string& what, const std::string& expected);
+// check_hdf5_file, then open read-only (C API); an unopenable file is an input error.
+Id open_read(const std::string& path, const std::string& what, const std::string& expected);
+
+}  // namespace tc::h5
