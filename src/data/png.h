@@ -33,6 +33,6 @@ PngImage png_decode(std::string_view bytes, const std::string& what);
 // Encodes 8-bit gray (1), gray+alpha (2), RGB (3) or RGBA (4) pixels, row-major interleaved.
 // Each row gets the filter with the smallest sum of absolute values (the usual heuristic).
 std::string png_encode(const uint8_t* pixels, int width, int height, int channels,
-                       int zlib_level = 6);
+                       int zlib_level = 1);
 
 }  // namespace tc::data
