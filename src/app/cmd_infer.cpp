@@ -1,7 +1,8 @@
 // `tokenclip infer` (score image files of any size with a trained checkpoint: CSV + overlays)
 // and `tokenclip calibrate` (image and pixel thresholds from normal images at a chosen
 // false-alarm rate, stored next to the checkpoint for `infer --threshold auto`).
-// docs/DEPLOY.md states the rules; single-process (one rank).
+// docs/DEPLOY.md states the rules. Under MPI the batches are dealt to ranks round-robin and
+// rank 0 writes the gathered results.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/image_paths.h"
+#include "dist/dist.h"
 #include "eval/render.h"
 #include "util/check.h"
 #include "util/fs.h"
@@ -49,10 +51,11 @@ std::string calibration_path(const std::string& checkpoint) { return checkpoint 
 // v(1) >= ... >= v(n) and k = floor(a * n), t = the next float above v(k+1). Then the
 // fraction of normal values >= t is count(> v(k+1)) / n <= k / n <= a, and no smaller float
 // keeps that guarantee (t' <= v(k+1) flags at least k+1 of them).
-float false_alarm_threshold(std::vector<float>& v, double rate) {
-  const size_t n = v.size();
+// `v` may be only the largest values of a larger set of `n` (at least its k+1 largest, e.g. each
+// rank's top k+1 merged): the (k+1)-th largest is among them.
+float false_alarm_threshold(std::vector<float>& v, double rate, size_t n) {
   const auto k = static_cast<size_t>(std::floor(rate * static_cast<double>(n) + 1e-9));
-  TC_CHECK(k < n, "false-alarm rate {} leaves no normal value unflagged", rate);
+  TC_CHECK(k < n && k < v.size(), "false-alarm rate {} leaves no normal value unflagged", rate);
   auto nth = v.begin() + static_cast<long>(k);
   std::nth_element(v.begin(), nth, v.end(), std::greater<float>());
   return std::nextafter(*nth, std::numeric_limits<float>::infinity());
@@ -111,7 +114,24 @@ std::optional<Calibration> read_calibration(const std::string& checkpoint, const
 struct Loaded {
   std::string path;
   data::Image original;
+  size_t index = 0;  // position in the input list (names the overlay, orders the CSV)
 };
+
+// Batches are dealt to ranks round-robin (batch g to rank g % world): the same batches as on
+// one process, so every image gets the same numbers whatever the world size.
+inline bool my_batch(size_t g, const dist::Communicator& c) { return static_cast<int>(g % size_t(c.world())) == c.rank(); }
+
+// Floats of every rank, concatenated in rank order.
+std::vector<float> gather_floats(dist::Communicator& c, const std::vector<float>& mine) {
+  const auto all = c.allgather_strings(std::string(reinterpret_cast<const char*>(mine.data()), mine.size() * sizeof(float)));
+  std::vector<float> out;
+  for (const auto& a : all) {
+    const size_t m = a.size() / sizeof(float), at = out.size();
+    out.resize(at + m);
+    std::memcpy(out.data() + at, a.data(), m * sizeof(float));
+  }
+  return out;
+}
 
 // uint8 [B,S,S,3] of the prepared images (Pillow-exact bicubic to S).
 at::Tensor prepared_batch(const std::vector<const data::Image*>& imgs, int S) {
@@ -163,7 +183,6 @@ std::string csv_field(const std::string& s) {
 int run_calibrate(Invocation& inv) {
   const auto& cfg = inv.cfg;
   Runtime rt = init_runtime(cfg);
-  TC_CHECK_USAGE(rt.comm->world() == 1, "calibrate runs as a single process (got {} ranks)", rt.comm->world());
   const std::string ckpt = cfg.get_string("checkpoint");
   const double rate = cfg.get_float("false-alarm");
   TC_CHECK_USAGE(rate > 0 && rate < 1, "--false-alarm {} must lie in (0, 1)", rate);
@@ -211,42 +230,65 @@ int run_calibrate(Invocation& inv) {
                  "(give at least {} normal images for this rate)",
                  rate, n, 1.0 / static_cast<double>(n), static_cast<long long>(std::ceil(1.0 / rate - 1e-9)));
 
+  // The work as batches (files first, then each dataset's normal images), dealt to ranks.
+  struct Batch { int part = -1; size_t b0 = 0, b1 = 0; };  // part -1: files[b0, b1)
+  std::vector<Batch> mine;
+  size_t g = 0;
+  int64_t my_count = 0;
+  for (size_t b0 = 0; b0 < files.size(); b0 += static_cast<size_t>(batch), ++g)
+    if (my_batch(g, *rt.comm)) mine.push_back({-1, b0, std::min(files.size(), b0 + static_cast<size_t>(batch))});
+  for (size_t p = 0; p < parts.size(); ++p)
+    for (size_t b0 = 0; b0 < parts[p].idx.size(); b0 += static_cast<size_t>(batch), ++g)
+      if (my_batch(g, *rt.comm))
+        mine.push_back({static_cast<int>(p), b0, std::min(parts[p].idx.size(), b0 + static_cast<size_t>(batch))});
+  for (const auto& b : mine) my_count += static_cast<int64_t>(b.b1 - b.b0);
+
   torch::NoGradGuard no_grad;
   auto text = r.det->encode_text();
-  std::vector<float> scores, pixels;
-  scores.reserve(static_cast<size_t>(n));
-  pixels.reserve(static_cast<size_t>(n) * S * S);
-  Progress prog("calibrate", n, "img");
-  auto consume = [&](const at::Tensor& u8) {
+  std::vector<float> my_scores, pixels;
+  my_scores.reserve(static_cast<size_t>(my_count));
+  pixels.reserve(static_cast<size_t>(my_count) * S * S);
+  Progress prog(rt.comm->world() > 1 ? "calibrate (rank 0's share)" : "calibrate", my_count, "img", rt.comm->rank() == 0);
+  for (const auto& b : mine) {
+    at::Tensor u8;
+    if (b.part < 0) {
+      std::vector<data::Image> imgs;
+      for (size_t i = b.b0; i < b.b1; ++i) imgs.push_back(data::load_rgb(files[i]));  // a normal set must be intact
+      std::vector<const data::Image*> ptrs;
+      for (const auto& im : imgs) ptrs.push_back(&im);
+      u8 = prepared_batch(ptrs, S);
+    } else {
+      const auto& p = parts[static_cast<size_t>(b.part)];
+      std::vector<int64_t> idx(p.idx.begin() + static_cast<long>(b.b0), p.idx.begin() + static_cast<long>(b.b1));
+      u8 = data::read_batch(*p.reader, idx, false).images;
+    }
     auto res = score_images(r, text, data::normalize_clip(u8.to(rt.device)), sigma);
     const float* sp = res.scores.data_ptr<float>();
-    scores.insert(scores.end(), sp, sp + res.count);
+    my_scores.insert(my_scores.end(), sp, sp + res.count);
     const float* mp = res.maps.data_ptr<float>();
     pixels.insert(pixels.end(), mp, mp + res.maps.numel());
     prog.update(res.count);
-  };
-  for (size_t b0 = 0; b0 < files.size(); b0 += static_cast<size_t>(batch)) {
-    std::vector<data::Image> imgs;
-    for (size_t i = b0; i < std::min(files.size(), b0 + static_cast<size_t>(batch)); ++i)
-      imgs.push_back(data::load_rgb(files[i]));  // a normal set must be intact: errors name the file
-    std::vector<const data::Image*> ptrs;
-    for (const auto& im : imgs) ptrs.push_back(&im);
-    consume(prepared_batch(ptrs, S));
   }
-  for (const auto& p : parts)
-    for (size_t b0 = 0; b0 < p.idx.size(); b0 += static_cast<size_t>(batch)) {
-      std::vector<int64_t> idx(p.idx.begin() + static_cast<long>(b0),
-                               p.idx.begin() + static_cast<long>(std::min(p.idx.size(), b0 + static_cast<size_t>(batch))));
-      consume(data::read_batch(*p.reader, idx, false).images);
-    }
   prog.finish();
+
+  // Image scores are few: gather them all. Pixels are n*S*S: each rank sends only its k+1
+  // largest, which hold the global (k+1)-th largest.
+  std::vector<float> scores = gather_floats(*rt.comm, my_scores);
+  TC_CHECK_EQ(static_cast<int64_t>(scores.size()), n, "calibrate: scores gathered from the ranks");
+  const size_t n_pix = static_cast<size_t>(n) * S * S;
+  const size_t keep = std::min(pixels.size(), static_cast<size_t>(std::floor(rate * double(n_pix) + 1e-9)) + 1);
+  if (keep > 0 && keep < pixels.size())
+    std::nth_element(pixels.begin(), pixels.begin() + static_cast<long>(keep - 1), pixels.end(), std::greater<float>());
+  pixels.resize(keep);
+  std::vector<float> top_pixels = gather_floats(*rt.comm, pixels);
 
   std::vector<float> sorted_scores = scores;
   std::sort(sorted_scores.begin(), sorted_scores.end());
-  const float t_img = false_alarm_threshold(scores, rate);
-  const float t_pix = false_alarm_threshold(pixels, rate);
+  const float t_img = false_alarm_threshold(scores, rate, scores.size());
+  const float t_pix = false_alarm_threshold(top_pixels, rate, n_pix);
   int64_t flagged = 0;
   for (float s : sorted_scores) flagged += s >= t_img;
+  if (rt.comm->rank() != 0) return 0;
 
   nlohmann::json j;
   j["format"] = "tokenclip-calibration";
@@ -279,7 +321,6 @@ int run_calibrate(Invocation& inv) {
 int run_infer(Invocation& inv) {
   const auto& cfg = inv.cfg;
   Runtime rt = init_runtime(cfg);
-  TC_CHECK_USAGE(rt.comm->world() == 1, "infer runs as a single process (got {} ranks)", rt.comm->world());
   const std::string ckpt = cfg.get_string("checkpoint");
   const std::string out_dir = cfg.get_string("out");
   const std::string thr_arg = cfg.get_string("threshold");
@@ -331,20 +372,26 @@ int run_infer(Invocation& inv) {
 
   torch::NoGradGuard no_grad;
   auto text = r.det->encode_text();
-  std::string csv = "path,width,height,score,decision,overlay\n";
-  std::vector<std::pair<std::string, std::string>> failed;
-  int64_t done = 0, flagged = 0;
+  // Per image, in input order once gathered: its CSV row, or why it could not be read.
+  std::vector<std::pair<size_t, std::string>> rows, failed;
+  int64_t flagged = 0;
   double model_s = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  Progress prog("infer", static_cast<int64_t>(paths.size()), "img");
-  for (size_t b0 = 0; b0 < paths.size(); b0 += static_cast<size_t>(batch)) {
-    const size_t b1 = std::min(paths.size(), b0 + static_cast<size_t>(batch));
+  const size_t nb = (paths.size() + static_cast<size_t>(batch) - 1) / static_cast<size_t>(batch);
+  int64_t my_count = 0;
+  for (size_t g = 0; g < nb; ++g)
+    if (my_batch(g, *rt.comm))
+      my_count += static_cast<int64_t>(std::min(paths.size(), (g + 1) * batch) - g * batch);
+  Progress prog(rt.comm->world() > 1 ? "infer (rank 0's share)" : "infer", my_count, "img", rt.comm->rank() == 0);
+  for (size_t g = 0; g < nb; ++g) {
+    if (!my_batch(g, *rt.comm)) continue;
+    const size_t b0 = g * static_cast<size_t>(batch), b1 = std::min(paths.size(), b0 + static_cast<size_t>(batch));
     std::vector<Loaded> ok;
     for (size_t i = b0; i < b1; ++i) {
       try {
-        ok.push_back({paths[i], data::load_rgb(paths[i])});
+        ok.push_back({paths[i], data::load_rgb(paths[i]), i});
       } catch (const std::exception& e) {  // tc::Error from the decoder; anything else alike
-        failed.emplace_back(paths[i], e.what());
+        failed.emplace_back(i, e.what());
         tc::log::warn("skipping '{}': {}", paths[i], e.what());
       }
     }
@@ -372,7 +419,7 @@ int run_infer(Invocation& inv) {
                        .squeeze(0).squeeze(0).contiguous();
           at::Tensor outline;
           if (t_pix) outline = m.ge(*t_pix).to(at::kByte).contiguous();
-          name = eval::sanitize_filename(fmt::format("{:05d}_{}", b0 + k, ok[k].path)) + ".png";
+          name = eval::sanitize_filename(fmt::format("{:05d}_{}", ok[k].index, ok[k].path)) + ".png";
           eval::HeatmapFigure f;
           f.title = ok[k].path;
           f.image_rgb = im.pixels.data();
@@ -388,27 +435,57 @@ int run_infer(Invocation& inv) {
           data::save_png(out_dir + "/overlays/" + name,
                          plain_overlay(im, f.map, f.mask, ro.scale.vmin, ro.scale.vmax));
         }
-        csv += fmt::format("{},{},{},{:.9g},{},{}\n", csv_field(ok[k].path), im.width, im.height, score, decision,
-                           name.empty() ? "" : csv_field("overlays/" + name));
-        ++done;
+        rows.emplace_back(ok[k].index, fmt::format("{},{},{},{:.9g},{},{}\n", csv_field(ok[k].path), im.width,
+                                                   im.height, score, decision,
+                                                   name.empty() ? "" : csv_field("overlays/" + name)));
       }
     }
     prog.update(static_cast<int64_t>(b1 - b0));
   }
   prog.finish();
+
+  // Rows and failures of every rank, back in input order (records: index, length, bytes).
+  auto pack = [](const std::vector<std::pair<size_t, std::string>>& v) {
+    std::string o;
+    for (const auto& [i, t] : v) o += fmt::format("{} {}\n", i, t.size()) + t;
+    return o;
+  };
+  auto unpack = [](const std::vector<std::string>& all) {
+    std::vector<std::pair<size_t, std::string>> v;
+    for (const auto& a : all)
+      for (size_t pos = 0; pos < a.size();) {
+        const size_t nl = a.find('\n', pos);
+        size_t i = 0, len = 0;
+        TC_CHECK(nl != std::string::npos && std::sscanf(a.c_str() + pos, "%zu %zu", &i, &len) == 2,
+                 "infer: malformed record from another rank");
+        v.emplace_back(i, a.substr(nl + 1, len));
+        pos = nl + 1 + len;
+      }
+    std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    return v;
+  };
+  rows = unpack(rt.comm->allgather_strings(pack(rows)));
+  failed = unpack(rt.comm->allgather_strings(pack(failed)));
+  rt.comm->allreduce_sum(&flagged, 1, dist::DType::I64);
+  rt.comm->allreduce_max(&model_s, 1, dist::DType::F64);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_file_atomic(out_dir + "/scores.csv", csv);
-  std::printf("scored %lld image(s) in %.2f s (%.1f img/s end to end, %.1f img/s model only, %d thread(s))",
-              static_cast<long long>(done), wall, done / std::max(wall, 1e-9), done / std::max(model_s, 1e-9),
-              rt.threads);
-  if (t_img) std::printf("; %lld anomalous at threshold %.9g", static_cast<long long>(flagged), *t_img);
-  std::printf("\nwrote %s/scores.csv%s\n", out_dir.c_str(), overlays ? " and overlays/" : "");
-  if (!failed.empty()) {
-    std::fprintf(stderr, "%zu file(s) could not be read (the others were scored):\n", failed.size());
-    for (const auto& [p, why] : failed) std::fprintf(stderr, "  %s: %s\n", p.c_str(), why.c_str());
-    return 3;
+  const auto done = static_cast<int64_t>(rows.size());
+  if (rt.comm->rank() == 0) {
+    std::string csv = "path,width,height,score,decision,overlay\n";
+    for (const auto& row : rows) csv += row.second;
+    write_file_atomic(out_dir + "/scores.csv", csv);
+    std::printf("scored %lld image(s) in %.2f s (%.1f img/s end to end, %.1f img/s model only%s, %d rank(s) x %d thread(s))",
+                static_cast<long long>(done), wall, done / std::max(wall, 1e-9), done / std::max(model_s, 1e-9),
+                rt.comm->world() > 1 ? " on the slowest rank" : "", rt.comm->world(), rt.threads);
+    if (t_img) std::printf("; %lld anomalous at threshold %.9g", static_cast<long long>(flagged), *t_img);
+    std::printf("\nwrote %s/scores.csv%s\n", out_dir.c_str(), overlays ? " and overlays/" : "");
+    if (!failed.empty()) {
+      std::fprintf(stderr, "%zu file(s) could not be read (the others were scored):\n", failed.size());
+      for (const auto& [i, why] : failed) std::fprintf(stderr, "  %s: %s\n", paths[i].c_str(), why.c_str());
+    }
   }
-  return 0;
+  rt.comm->barrier();  // scores.csv is complete before any rank reports success
+  return failed.empty() ? 0 : 3;
 }
 
 }  // namespace detail_infer

@@ -155,4 +155,27 @@ run "$TOKENCLIP" infer $T1 --checkpoint "$WORK/other.h5" --out "$WORK/o2" --thre
 expect_rc 3 "auto with another checkpoint's calibration"
 expect_err "belongs to another checkpoint" "mismatch message"
 
+# ---------------------------------------------------------------- the same under MPI (2 ranks)
+# Batches are dealt to ranks round-robin; rank 0 writes the gathered results. Scores, decisions,
+# overlay names, the failure list and the exit code equal the single-process run.
+if command -v mpiexec >/dev/null; then
+  run timeout 300 mpiexec -n 2 "$TOKENCLIP" infer $T1 --checkpoint "$CK" --out "$WORK/ompi" --threshold auto \
+    --batch 2 "$D/line"
+  expect_rc 3 "2 ranks: a corrupt file still makes the exit code 3"
+  expect_err "$D/line/e_corrupt.png" "2 ranks: the corrupt file is listed"
+  cmp -s "$WORK/oauto/scores.csv" "$WORK/ompi/scores.csv" && pass || fail "2-rank scores.csv differs from 1 rank"
+  [ "$(ls "$WORK/ompi/overlays" | sort)" = "$(ls "$WORK/oauto/overlays" | sort)" ] && pass ||
+    fail "2-rank overlay names differ"
+  cp "$CK" "$WORK/mpi.h5ck"
+  run timeout 300 mpiexec -n 2 "$TOKENCLIP" calibrate $T1 --checkpoint "$WORK/mpi.h5ck" --normal "$D/normal" \
+    --false-alarm 0.2 --batch 3
+  expect_rc 0 "calibrate on 2 ranks"
+  $PY - "$CK.calibration.json" "$WORK/mpi.h5ck.calibration.json" <<'PY' && pass || fail "2-rank calibration"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for k in ("n", "pixels", "image_threshold", "pixel_threshold", "normal_flagged", "normal_score_min", "normal_score_max"):
+    assert a[k] == b[k], (k, a[k], b[k])
+PY
+fi
+
 finish
