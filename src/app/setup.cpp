@@ -35,7 +35,9 @@ Runtime init_runtime(const config::Config& cfg) {
   }
   std::string backend = cfg.get_string("runtime.comm");
   int timeout = static_cast<int>(cfg.get_int("runtime.comm_timeout_s"));
-  if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_compiled() ? "nccl" : (env.mpi ? "mpi" : "single");
+  // NCCL only under a launcher (it bootstraps over MPI) and with a device per rank; otherwise
+  // device tensors go through host copies to MPI (or nowhere, for one process).
+  if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_fits_node() ? "nccl" : (env.mpi ? "mpi" : "single");
   rt.comm = dist::make_communicator(backend, timeout);
   log::info("runtime: rank {}/{} (local {}/{}), device {}, {} thread(s), communicator {}",
             env.rank, env.world, env.local_rank, env.local_world, rt.device.str(), threads,
