@@ -114,6 +114,15 @@ export OMPI_MCA_plm_rsh_agent=false OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMP
 export PMIX_MCA_pcompress_base_silence_warning=1 HWLOC_HIDE_ERRORS=2
 
 say "configure"
+if [ "$CPU" != 1 ]; then
+  # A CUDA torch's CMake package runs find_package(CUDAToolkit) and enable_language(CUDA), so it
+  # needs nvcc even though we compile no CUDA code; the image has one under /usr/local/cuda.
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+  command -v nvcc >/dev/null || die "no nvcc (torch's CMake package needs the CUDA toolkit; set PATH or CUDACXX)"
+  nvcc --version | tail -n 2
+  # No architecture probe (we build no kernels); Hopper is 9.0.
+  export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+fi
 GEN=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
 NCCL_FLAGS=(-DTOKENCLIP_NCCL=OFF)
 [ "$CPU" = 1 ] || NCCL_FLAGS=(-DTOKENCLIP_NCCL=ON -DNCCL_ROOT="$NCCL_ROOT")
