@@ -28,7 +28,8 @@ Runtime init_runtime(const config::Config& cfg) {
   bool cuda = torch::cuda::is_available();
   if (dev == "cuda" && !cuda)
     TC_USAGE_ERROR("--runtime.device cuda: no CUDA device is available to this libtorch "
-                   "(CPU-only build or no GPU visible)");
+                   "(CPU-only build, no GPU visible, or libtorch_cuda not loaded: see `tokenclip "
+                   "version` and `ldd`)");
   if (dev == "cuda" || (dev == "auto" && cuda)) {
     int n = static_cast<int>(torch::cuda::device_count());
     rt.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
