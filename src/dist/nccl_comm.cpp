@@ -177,6 +177,8 @@ class NcclComm final : public Communicator {
     if (staged) {
       if (scratch_bytes_ < bytes) {
         if (scratch_) cudaFree(scratch_);
+        scratch_ = nullptr;  // a failed cudaMalloc below must not leave a freed pointer behind
+        scratch_bytes_ = 0;
         cuda_check(cudaMalloc(&scratch_, bytes), "cudaMalloc (staging buffer)");
         scratch_bytes_ = bytes;
       }
@@ -184,9 +186,13 @@ class NcclComm final : public Communicator {
       cuda_check(cudaMemcpyAsync(buf, data, bytes, cudaMemcpyHostToDevice, stream_), "copy to device");
     }
     nccl_check(ncclAllReduce(buf, buf, count, nccl_type(t), op, comm_, stream_), "allreduce");
-    if (staged)
-      cuda_check(cudaMemcpyAsync(data, buf, bytes, cudaMemcpyDeviceToHost, stream_), "copy to host");
+    // Poll (with the timeout) before the copy back: a copy into pageable host memory returns
+    // only when done, so queued behind a reduction stuck on a dead peer it would block forever.
     wait("allreduce");
+    if (staged) {
+      cuda_check(cudaMemcpyAsync(data, buf, bytes, cudaMemcpyDeviceToHost, stream_), "copy to host");
+      wait("copy to host");
+    }
   }
 
   // Polls the stream; a NCCL async error or the timeout aborts the communicator with a clear
