@@ -114,6 +114,15 @@ export OMPI_MCA_plm_rsh_agent=false OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMP
 export PMIX_MCA_pcompress_base_silence_warning=1 HWLOC_HIDE_ERRORS=2
 
 say "configure"
+if [ "$CPU" != 1 ]; then
+  # A CUDA torch's CMake package runs find_package(CUDAToolkit) and enable_language(CUDA), so it
+  # needs nvcc even though we compile no CUDA code; the image has one under /usr/local/cuda.
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+  command -v nvcc >/dev/null || die "no nvcc (torch's CMake package needs the CUDA toolkit; set PATH or CUDACXX)"
+  nvcc --version | tail -n 2
+  # No architecture probe (we build no kernels); Hopper is 9.0.
+  export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+fi
 GEN=$(command -v ninja >/dev/null && echo Ninja || echo "Unix Makefiles")
 NCCL_FLAGS=(-DTOKENCLIP_NCCL=OFF)
 [ "$CPU" = 1 ] || NCCL_FLAGS=(-DTOKENCLIP_NCCL=ON -DNCCL_ROOT="$NCCL_ROOT")
@@ -144,6 +153,29 @@ build-gpu/tokenclip synth --preset quickstart --out "$TMP/data" >/dev/null
 "${MPIEXEC[@]}" build-gpu/tokenclip train --data "$TMP/data/synth-industrial-a.h5" --out "$TMP/run" \
   --runtime.device "$DEVICE" --runtime.comm "$COMM" --max-steps 20 --train.epochs 1
 tail -n 2 "$TMP/run/log.jsonl"
+
+# The same 5 steps on the CPU and on the device (same seed, data and random backbone): the
+# per-step losses must agree up to TF32/atomics noise, which shows the device path computes
+# what the CPU path does (a wrong device transfer or an unsynchronised buffer shows up here).
+if [ "$CPU" != 1 ]; then
+say "CPU/device parity of 5 training steps"
+for d in cpu "$DEVICE"; do
+  c=mpi; [ "$d" = cuda ] && c=nccl
+  "${MPIEXEC[@]}" build-gpu/tokenclip train --data "$TMP/data/synth-industrial-a.h5" --out "$TMP/par-$d" \
+    --runtime.device "$d" --runtime.comm "$c" --max-steps 5 --train.epochs 1 >/dev/null
+done
+$PY - "$TMP/par-cpu/log.jsonl" "$TMP/par-$DEVICE/log.jsonl" <<'PY' || echo "gpu_check: PARITY FAILED (losses above)"
+import json, sys
+def losses(path):
+    return [j["loss"] for j in map(json.loads, open(path)) if j.get("kind") == "step"]
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+print("loss cpu   :", " ".join(f"{x:.7f}" for x in a))
+print("loss device:", " ".join(f"{x:.7f}" for x in b))
+worst = max((abs(x - y) / max(1e-9, abs(x)) for x, y in zip(a, b)), default=float("inf"))
+print(f"largest relative difference {worst:.2e} (allowed 5e-3)")
+sys.exit(0 if len(a) == len(b) == 5 and worst < 5e-3 else 1)
+PY
+fi
 
 # The rehearsal encodes with the tiny preset: L/14 at 518 takes minutes per image on a CPU.
 ENC=(--model.preset ViT-L-14 --model.image_size 518); ENC_DATA_SIZE=518; PRECS="bf16 fp32"

@@ -31,7 +31,7 @@ at::Tensor read_f32(H5::H5File& f, const std::string& name, const std::string& f
 }
 
 void write_f32(H5::H5File& f, const std::string& name, const at::Tensor& x) {
-  at::Tensor t = x.detach().to(at::kFloat).contiguous();
+  at::Tensor t = x.detach().to(at::kCPU, at::kFloat).contiguous();
   std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
   H5::DataSpace sp = dims.empty() ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(int(dims.size()), dims.data());
   f.createDataSet(name, H5::PredType::IEEE_F32LE, sp).write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);

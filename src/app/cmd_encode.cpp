@@ -72,11 +72,12 @@ clip::LoadOptions load_options(const Invocation& inv) {
 clip::LoadedClip load_model(const Invocation& inv, const clip::LoadOptions& o) {
   const std::string w = inv.cfg.get_string("weights");
   if (w.empty() || w == "random") {
-    TC_CHECK_USAGE(o.preset == "auto" || o.preset == "tiny",
-                   "no --weights given: only the tiny preset has random weights (model.preset is {})", o.preset);
+    // Any preset can run on random weights (as train/cache do): throughput checks of the large
+    // towers (launch/gpu_check.sh encodes ViT-L-14 at 518) need no weights file.
+    const std::string preset = o.preset == "auto" || o.preset.empty() ? "tiny" : o.preset;
     const auto seed = static_cast<uint64_t>(inv.cfg.get_int("model.init_seed"));
-    log::warn("no --weights: using RANDOM tiny CLIP weights (seed {}); outputs are marked random", seed);
-    return clip::random_clip("tiny", seed, o);
+    log::warn("no --weights: using RANDOM {} CLIP weights (seed {}); outputs are marked random", preset, seed);
+    return clip::random_clip(preset, seed, o);
   }
   return clip::load_clip(w, o);
 }

@@ -28,14 +28,17 @@ Runtime init_runtime(const config::Config& cfg) {
   bool cuda = torch::cuda::is_available();
   if (dev == "cuda" && !cuda)
     TC_USAGE_ERROR("--runtime.device cuda: no CUDA device is available to this libtorch "
-                   "(CPU-only build or no GPU visible)");
+                   "(CPU-only build, no GPU visible, or libtorch_cuda not loaded: see `tokenclip "
+                   "version` and `ldd`)");
   if (dev == "cuda" || (dev == "auto" && cuda)) {
     int n = static_cast<int>(torch::cuda::device_count());
     rt.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
   }
   std::string backend = cfg.get_string("runtime.comm");
   int timeout = static_cast<int>(cfg.get_int("runtime.comm_timeout_s"));
-  if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_compiled() ? "nccl" : (env.mpi ? "mpi" : "single");
+  // NCCL only under a launcher (it bootstraps over MPI) and with a device per rank; otherwise
+  // device tensors go through host copies to MPI (or nowhere, for one process).
+  if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_fits_node() ? "nccl" : (env.mpi ? "mpi" : "single");
   rt.comm = dist::make_communicator(backend, timeout);
   log::info("runtime: rank {}/{} (local {}/{}), device {}, {} thread(s), communicator {}",
             env.rank, env.world, env.local_rank, env.local_world, rt.device.str(), threads,

@@ -34,7 +34,7 @@ void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsI
     h5::put_attr_i64(f, "init_seed", static_cast<int64_t>(info.init_seed));
     auto g = f.createGroup("tensors");
     for (auto& [name, p] : model->openai_named_parameters()) {
-      auto t = p.detach().to(at::kFloat).contiguous();
+      auto t = p.detach().to(at::kCPU, at::kFloat).contiguous();  // the model may be on a GPU
       std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
       H5::DataSpace sp = dims.empty() ? H5::DataSpace(H5S_SCALAR)
                                       : H5::DataSpace(static_cast<int>(dims.size()), dims.data());

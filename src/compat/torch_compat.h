@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
 
 #include <string>
 
@@ -59,5 +60,13 @@ class CudaAutocast {
 
 // Inference mode exists in both; kept here so a future rename stays local.
 using InferenceGuard = c10::InferenceMode;
+
+// Blocks until every kernel queued on `device` (all streams) has finished; a no-op for the CPU.
+// Before a raw device pointer goes to a library with its own stream (NCCL), so it never reads a
+// buffer libtorch is still writing. torch::cuda::synchronize is in libtorch 1.13 and 2.x alike
+// (the ATen/cuda stream API would need libtorch_cuda at link time, absent in a CPU build).
+inline void synchronize_device(const at::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(static_cast<int64_t>(device.index()));
+}
 
 }  // namespace tc::compat

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -197,7 +198,7 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, int 
     return std::make_unique<MpiComm>();
   }
   if (backend == "auto") {
-    if (g_env.mpi && cuda_device_count() > 0) return make_communicator("nccl", timeout_s);
+    if (nccl_fits_node()) return make_communicator("nccl", timeout_s);
     return g_env.mpi ? make_communicator("mpi", timeout_s) : make_communicator("single", timeout_s);
   }
   TC_USAGE_ERROR("unknown communicator backend '{}': expected single, mpi{}", backend,
@@ -215,6 +216,10 @@ int cuda_device_count() {
 #else
   return 0;
 #endif
+}
+
+bool nccl_fits_node() {
+  return nccl_compiled() && g_env.mpi && cuda_device_count() >= std::max(1, g_env.local_world);
 }
 
 bool nccl_compiled() {

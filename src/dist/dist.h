@@ -36,7 +36,12 @@ class Communicator {
   virtual std::string backend() const = 0;
   virtual int rank() const = 0;
   virtual int world() const = 0;
-  // In-place sum over all ranks. `device` buffers are only accepted by the NCCL backend.
+  // Whether allreduce/broadcast accept CUDA device pointers (only the NCCL backend does; the
+  // MPI build is not CUDA-aware). Callers holding device tensors copy them to the host
+  // otherwise, and synchronise their device before handing a device pointer over: the NCCL
+  // backend orders itself after the legacy default stream only.
+  virtual bool device_buffers() const { return false; }
+  // In-place sum over all ranks.
   virtual void allreduce_sum(void* data, size_t count, DType type) = 0;
   virtual void allreduce_max(void* data, size_t count, DType type) = 0;
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
@@ -52,11 +57,14 @@ class Communicator {
 };
 
 // "single", "mpi" (needs init() under a launcher), "nccl" (when compiled; device = local
-// rank), "auto" (nccl when compiled and a CUDA device is visible, else mpi under a launcher,
-// else single).
+// rank), "auto" (nccl when compiled and every rank of this node has a CUDA device of its own,
+// else mpi under a launcher, else single).
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, int timeout_s = 600);
 bool nccl_compiled();
 int cuda_device_count();  // 0 without CUDA runtime/driver or without NCCL compiled in
+// What "auto" picks NCCL on: compiled in, started under MPI, and at least as many visible CUDA
+// devices as ranks on this node (NCCL refuses two ranks on one device).
+bool nccl_fits_node();
 
 #ifdef TOKENCLIP_HAVE_NCCL
 std::unique_ptr<Communicator> make_nccl_communicator(int device, int timeout_s);

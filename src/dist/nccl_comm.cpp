@@ -1,8 +1,12 @@
 // NCCL backend (compiled when CUDA + NCCL are found; see TOKENCLIP_NCCL in CMakeLists.txt).
 //
-// Bootstrap over MPI: rank 0 creates the unique id and broadcasts it. Reductions run on our
-// own stream; we poll the stream and NCCL's async error state instead of blocking, so a peer
-// failure or a hang ends in a clear error (and ncclCommAbort) rather than a silent wait.
+// Bootstrap over MPI: every rank checks its device first and all agree before rank 0 creates
+// the unique id and broadcasts it (one rank's refusal must not leave the others waiting in
+// ncclCommInitRank). Reductions run on our own stream; we poll the stream and NCCL's async
+// error state instead of blocking, so a peer failure or a hang ends in a clear error (and
+// ncclCommAbort) rather than a silent wait. Device buffers: our stream first waits for the
+// legacy default stream (libtorch's default stream, where the buffer was written); callers
+// also synchronise their device (train/optim.cpp), which covers work on any other stream.
 // Host buffers are staged through a device scratch buffer, which lets a CPU-only libtorch use
 // NCCL too. Metadata collectives (strings, barrier) go over MPI.
 #include "dist/dist.h"
@@ -48,6 +52,25 @@ size_t elem_size(DType t) {
   return t == DType::F64 || t == DType::I64 ? 8 : (t == DType::U8 ? 1 : 4);
 }
 
+// Makes `device` current for the calls in its scope and restores the caller's device, so that
+// scratch allocations and our stream never land on whatever device libtorch left current.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&prev_) != cudaSuccess) prev_ = -1;
+    if (prev_ != device) cuda_check(cudaSetDevice(device), "cudaSetDevice");
+  }
+  ~DeviceScope() {
+    int now = -1;
+    if (prev_ >= 0 && cudaGetDevice(&now) == cudaSuccess && now != prev_) cudaSetDevice(prev_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;
+};
+
 class NcclComm final : public Communicator {
  public:
   NcclComm(int device, int timeout_s) : timeout_s_(timeout_s) {
@@ -59,15 +82,25 @@ class NcclComm final : public Communicator {
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) cudaGetLastError();
+    // Every rank takes part in this vote before anyone throws: a rank that refused alone would
+    // leave the others blocked in the id broadcast or in ncclCommInitRank.
+    int ok = e == cudaSuccess && count > 0 && device >= 0 && device < count ? 1 : 0, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (e != cudaSuccess || count == 0)
       TC_FAIL_HINT(ErrorKind::Usage, "use --runtime.comm mpi on machines without GPUs",
                    "the NCCL backend needs a CUDA device, but cudaGetDeviceCount says: {}",
                    e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
     TC_CHECK_USAGE(device >= 0 && device < count,
-                   "rank {}: local device {} does not exist ({} visible CUDA devices)", rank_, device, count);
+                   "rank {}: local device {} does not exist ({} visible CUDA devices; NCCL needs one "
+                   "device per rank: start at most {} ranks per node, or use --runtime.comm mpi)",
+                   rank_, device, count, count);
+    TC_CHECK_USAGE(all_ok, "rank {}: another rank could not get a CUDA device for NCCL (see its "
+                           "message); NCCL needs one device per rank", rank_);
     device_ = device;
     cuda_check(cudaSetDevice(device_), "cudaSetDevice");
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_check(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
     ncclUniqueId id;
     if (rank_ == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -78,10 +111,12 @@ class NcclComm final : public Communicator {
   ~NcclComm() override {
     if (comm_) ncclCommDestroy(comm_);
     if (scratch_) cudaFree(scratch_);
+    if (ready_) cudaEventDestroy(ready_);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
   std::string backend() const override { return "nccl"; }
+  bool device_buffers() const override { return true; }
   int rank() const override { return rank_; }
   int world() const override { return world_; }
 
@@ -90,6 +125,8 @@ class NcclComm final : public Communicator {
 
   void broadcast(void* data, size_t bytes, int root) override {
     if (is_device(data)) {
+      DeviceScope scope(device_);
+      after_default_stream();
       nccl_check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "broadcast");
       wait("broadcast");
     } else {
@@ -110,13 +147,24 @@ class NcclComm final : public Communicator {
   void set_mpi(std::unique_ptr<Communicator> mpi) { mpi_ = std::move(mpi); }
 
  private:
-  static bool is_device(const void* p) {
+  bool is_device(const void* p) const {
     cudaPointerAttributes attr{};
     if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
       cudaGetLastError();  // clear the sticky "invalid value" for plain host pointers
       return false;
     }
-    return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+    const bool dev = attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+    TC_CHECK(!dev || attr.device == device_,
+             "rank {}: a buffer on CUDA device {} was given to the NCCL communicator of device {}",
+             rank_, attr.device, device_);
+    return dev;
+  }
+
+  // Orders our stream after everything queued so far on the legacy default stream, where
+  // libtorch's default stream puts its kernels: a device buffer is read only once written.
+  void after_default_stream() {
+    cuda_check(cudaEventRecord(ready_, cudaStreamLegacy), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
   }
 
   void reduce(void* data, size_t count, DType t, ncclRedOp_t op) {
@@ -124,9 +172,13 @@ class NcclComm final : public Communicator {
     size_t bytes = count * elem_size(t);
     void* buf = data;
     bool staged = !is_device(data);
+    DeviceScope scope(device_);
+    if (!staged) after_default_stream();
     if (staged) {
       if (scratch_bytes_ < bytes) {
         if (scratch_) cudaFree(scratch_);
+        scratch_ = nullptr;  // a failed cudaMalloc below must not leave a freed pointer behind
+        scratch_bytes_ = 0;
         cuda_check(cudaMalloc(&scratch_, bytes), "cudaMalloc (staging buffer)");
         scratch_bytes_ = bytes;
       }
@@ -134,9 +186,13 @@ class NcclComm final : public Communicator {
       cuda_check(cudaMemcpyAsync(buf, data, bytes, cudaMemcpyHostToDevice, stream_), "copy to device");
     }
     nccl_check(ncclAllReduce(buf, buf, count, nccl_type(t), op, comm_, stream_), "allreduce");
-    if (staged)
-      cuda_check(cudaMemcpyAsync(data, buf, bytes, cudaMemcpyDeviceToHost, stream_), "copy to host");
+    // Poll (with the timeout) before the copy back: a copy into pageable host memory returns
+    // only when done, so queued behind a reduction stuck on a dead peer it would block forever.
     wait("allreduce");
+    if (staged) {
+      cuda_check(cudaMemcpyAsync(data, buf, bytes, cudaMemcpyDeviceToHost, stream_), "copy to host");
+      wait("copy to host");
+    }
   }
 
   // Polls the stream; a NCCL async error or the timeout aborts the communicator with a clear
@@ -169,6 +225,7 @@ class NcclComm final : public Communicator {
 
   int rank_ = 0, world_ = 1, device_ = 0, timeout_s_ = 600;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
   ncclComm_t comm_ = nullptr;
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;

@@ -5,10 +5,35 @@
 
 #include <cmath>
 
+#include "compat/torch_compat.h"
 #include "dist/dist.h"
 #include "util/check.h"
 
 namespace tc::train {
+namespace detail_optim {
+
+// Runs `op` on a raw float buffer holding `t`'s values and leaves the result in `t`. A CUDA
+// tensor goes to the communicator as it is only if the communicator reads device memory (NCCL),
+// and only after the device is idle (NCCL runs on its own stream); for MPI it is copied to
+// the host and back (OpenMPI here is not CUDA-aware: a device pointer would crash it).
+template <typename Op>
+void on_comm_buffer(dist::Communicator& comm, at::Tensor& t, Op&& op) {
+  TC_CHECK(t.is_contiguous() && t.scalar_type() == at::kFloat, "communication buffer layout");
+  if (!t.is_cuda()) {
+    op(t.data_ptr<float>());
+    return;
+  }
+  if (comm.device_buffers()) {
+    compat::synchronize_device(t.device());
+    op(t.data_ptr<float>());
+    return;
+  }
+  at::Tensor host = t.to(at::kCPU).contiguous();  // blocking copy: the values are final
+  op(host.data_ptr<float>());
+  t.copy_(host);
+}
+
+}  // namespace detail_optim
 
 FlatParams::FlatParams(std::vector<NamedTensor> params) : params_(std::move(params)) {
   for (const auto& p : params_) {
@@ -62,8 +87,16 @@ void allreduce_weighted_mean(dist::Communicator& comm, at::Tensor& flat, int64_t
     flat.zero_();
   else
     flat.mul_(static_cast<double>(local_count));
-  comm.allreduce_sum(flat.data_ptr(), static_cast<size_t>(flat.numel()), dist::DType::F32);
+  detail_optim::on_comm_buffer(comm, flat, [&](float* p) {
+    comm.allreduce_sum(p, static_cast<size_t>(flat.numel()), dist::DType::F32);
+  });
   flat.div_(static_cast<double>(global_count));
+}
+
+void broadcast_flat(dist::Communicator& comm, at::Tensor& flat, int root) {
+  detail_optim::on_comm_buffer(comm, flat, [&](float* p) {
+    comm.broadcast(p, static_cast<size_t>(flat.numel()) * sizeof(float), root);
+  });
 }
 
 Adam::Adam(int64_t numel, AdamOptions opt) : opt_(opt) {

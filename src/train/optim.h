@@ -43,8 +43,14 @@ class FlatParams {
 // Every loss term is a mean over the local samples, so the global-batch gradient is
 // sum_r n_r g_r / sum_r n_r. A rank with n_r = 0 passes zeros and still joins the reduction.
 // `flat` must be contiguous float32; it is overwritten with the global gradient.
+// `flat` may live on the CPU or a CUDA device: device memory goes to the communicator only
+// when it accepts device buffers (NCCL), after the device has finished writing it; otherwise
+// the values travel through a host copy that is written back.
 void allreduce_weighted_mean(dist::Communicator& comm, at::Tensor& flat, int64_t local_count,
                              int64_t global_count);
+
+// Root's values of a contiguous float32 tensor (CPU or CUDA, as above) on every rank.
+void broadcast_flat(dist::Communicator& comm, at::Tensor& flat, int root);
 
 struct AdamOptions {
   double lr = 1e-3, beta1 = 0.5, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;

@@ -130,7 +130,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
     if (rank == 0) truncate_log(log_path, state.global_step);
   } else {
     at::Tensor v = flat.values().contiguous();
-    comm.broadcast(v.data_ptr(), static_cast<size_t>(v.numel()) * sizeof(float), 0);
+    broadcast_flat(comm, v, 0);
     flat.set_values(v);
   }
 

@@ -41,7 +41,9 @@ TEST(MpiComm, LocalRankComesFromTheSharedMemorySplit) {
   const auto& env = tc::dist::env();
   auto comm = tc::dist::make_communicator("auto");
   if (tc::dist::launched_by_mpi()) {
-    EXPECT_EQ(comm->backend(), "mpi");
+    // NCCL only where every rank of the node has a GPU of its own (a GPU machine at np <= GPUs).
+    const bool nccl = tc::dist::nccl_compiled() && tc::dist::cuda_device_count() >= env.local_world;
+    EXPECT_EQ(comm->backend(), nccl ? "nccl" : "mpi");
     // All ranks of a test run share this one machine.
     EXPECT_EQ(env.local_rank, env.rank);
     EXPECT_EQ(env.local_world, env.world);
@@ -60,6 +62,18 @@ TEST(NcclComm, AllreduceOrClearRefusalWithoutGpu) {
     } catch (const tc::Error& e) {
       EXPECT_EQ(e.kind(), tc::ErrorKind::Usage);
       EXPECT_NE(e.message().find("needs a CUDA device"), std::string::npos) << e.message();
+    }
+    EXPECT_EQ(tc::dist::make_communicator("auto")->backend(), "mpi");
+    return;
+  }
+  if (tc::dist::cuda_device_count() < tc::dist::env().local_world) {
+    // More ranks than GPUs: every rank refuses (none is left waiting in ncclCommInitRank).
+    try {
+      tc::dist::make_communicator("nccl");
+      FAIL() << "expected a refusal with more ranks than GPUs";
+    } catch (const tc::Error& e) {
+      EXPECT_EQ(e.kind(), tc::ErrorKind::Usage);
+      EXPECT_NE(e.message().find("one device per rank"), std::string::npos) << e.message();
     }
     EXPECT_EQ(tc::dist::make_communicator("auto")->backend(), "mpi");
     return;

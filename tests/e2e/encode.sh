@@ -93,6 +93,17 @@ run "$TOKENCLIP" encode --weights "$WORK/w.h5" --data "$WORK/synth/synth-medical
 expect_rc 2 "--data with another image size"
 expect_err "holds images of size 32" "--data size message"
 
+# No --weights with a preset other than tiny: that preset on random weights (what
+# launch/gpu_check.sh encodes ViT-L-14 with), marked random; the tokens have its width.
+run "$TOKENCLIP" encode --model.preset ViT-B-32 --image-size 64 --images "$WORK/imgs/a.png" --out "$WORK/b32.h5" --runtime.threads 1
+expect_rc 0 "encode a random ViT-B-32"
+$PY - "$WORK/b32.h5" <<'PY' && pass || fail "random ViT-B-32 output"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f.attrs["random_weights"] == 1 and f.attrs["weights_fingerprint"] == "random-ViT-B-32-seed-0", dict(f.attrs)
+assert f["image_embed"].shape == (1, 512) and f["tokens/12"].shape == (1, 1 + 4, 512)
+PY
+
 # Errors: exit code and a message naming the file or field.
 run "$TOKENCLIP" encode --weights "$WORK/w.h5" --images "$WORK/nope.png" --out "$WORK/x.h5"
 expect_rc 3 "missing image"

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstring>
+
 #include "train/optim.h"
 
 using tc::train::Adam;
@@ -62,4 +64,57 @@ TEST(FlatParams, FlattensGradsAndWritesBack) {
   auto c = torch::ones({3}).requires_grad_(true);
   FlatParams f2({{"c", c}});
   EXPECT_EQ(f2.grads().sum().item<float>(), 0);
+}
+
+#include "dist/dist.h"
+
+namespace {
+
+// Stands in for another rank: broadcast delivers the root's values, allreduce adds a second
+// rank's contribution, and every buffer handed over is recorded.
+class FakeTwoRankComm final : public tc::dist::Communicator {
+ public:
+  std::vector<float> root_values, other_rank;
+  std::vector<const void*> seen;
+  std::string backend() const override { return "fake"; }
+  int rank() const override { return 1; }
+  int world() const override { return 2; }
+  void allreduce_sum(void* data, size_t count, tc::dist::DType) override {
+    seen.push_back(data);
+    auto* p = static_cast<float*>(data);
+    for (size_t i = 0; i < count; ++i) p[i] += other_rank[i];
+  }
+  void allreduce_max(void*, size_t, tc::dist::DType) override {}
+  void broadcast(void* data, size_t bytes, int) override {
+    seen.push_back(data);
+    std::memcpy(data, root_values.data(), bytes);
+  }
+  void allgather(const void*, size_t, void*) override {}
+  std::vector<std::string> allgather_strings(const std::string& s) override { return {s, s}; }
+  void barrier() override {}
+  void send(const void*, size_t, int) override {}
+  void recv(void*, size_t, int) override {}
+};
+
+}  // namespace
+
+// Host tensors go to the communicator in place (no copy) and come back with its result; a
+// backend that reads no device memory (MPI) is the default.
+TEST(CommBuffers, HostTensorsAreReducedAndBroadcastInPlace) {
+  FakeTwoRankComm comm;
+  EXPECT_FALSE(comm.device_buffers());
+  auto g = torch::tensor({1.f, 2.f, 3.f});
+  // This rank had 1 sample, the other 3: (1 * g + 3 * g') / 4 with the other's sum pre-weighted.
+  comm.other_rank = {30.f, 60.f, 90.f};
+  tc::train::allreduce_weighted_mean(comm, g, 1, 4);
+  ASSERT_EQ(comm.seen.size(), 1u);
+  EXPECT_EQ(comm.seen[0], g.data_ptr());
+  EXPECT_TRUE(torch::allclose(g, torch::tensor({7.75f, 15.5f, 23.25f})));
+
+  auto v = torch::zeros({4});
+  comm.root_values = {0.5f, -1.f, 2.f, 4.f};
+  tc::train::broadcast_flat(comm, v, 0);
+  ASSERT_EQ(comm.seen.size(), 2u);
+  EXPECT_EQ(comm.seen[1], v.data_ptr());
+  EXPECT_TRUE(torch::equal(v, torch::tensor({0.5f, -1.f, 2.f, 4.f})));
 }
