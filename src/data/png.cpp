@@ -215,6 +215,11 @@ PngImage png_decode(std::string_view bytes, const std::string& what) {
     const uint64_t pw = dp::pass_extent(h.width, ps.x0, ps.dx), ph = dp::pass_extent(h.height, ps.y0, ps.dy);
     if (pw && ph) expected += ph * (1 + (pw * bits + 7) / 8);
   }
+  // Deflate expands at most ~1032:1, so a header claiming more data than the compressed
+  // stream can hold is refused before anything of that size is allocated.
+  TC_CHECK_INPUT(expected <= idat.size() * 1032 + 1024,
+                 "{}: truncated PNG: {} compressed bytes cannot hold the {} bytes a {}x{} image needs",
+                 what, idat.size(), expected, h.width, h.height);
   std::vector<uint8_t> raw = dp::inflate_all(idat, expected, what);
 
   PngImage img;

@@ -248,6 +248,20 @@ TEST(PngDecode, DefectsAreNamed) {
     add_chunk(crit, "IEND", "");
     expect_error(crit, "unknown critical chunk 'ZZZZ'");
   }
+  {
+    // A header claiming 10000x10000 RGB over a few compressed bytes: refused before a 300 MB
+    // buffer is allocated.
+    std::string ihdr;
+    put32(ihdr, 10000);
+    put32(ihdr, 10000);
+    ihdr += std::string{8, 2, 0, 0, 0};
+    const std::string tiny("\x78\x9c\x63\x00\x00\x00\x01\x00\x01", 9);  // zlib of one zero byte
+    std::string big("\x89PNG\r\n\x1a\n", 8);
+    add_chunk(big, "IHDR", ihdr);
+    add_chunk(big, "IDAT", tiny);
+    add_chunk(big, "IEND", "");
+    expect_error(big, "9 compressed bytes cannot hold the 300010000 bytes a 10000x10000 image needs");
+  }
   std::string ihdr_bad = good;
   ihdr_bad[24] = 3;  // bit depth 3
   // Fix the CRC so that the depth check, not the CRC check, fires.
