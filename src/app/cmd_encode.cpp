@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/command.h"
+#include "app/setup.h"
 #include "clip/clip.h"
 #include "clip/tokenizer.h"
 #include "compat/torch_compat.h"
@@ -48,13 +49,7 @@ std::vector<int> parse_int_list(const std::string& s, const char* what) {
 // [model] keys, with the command's own flags (--image-size, --layers, --vv-from) on top.
 clip::LoadOptions load_options(const Invocation& inv) {
   const auto& c = inv.cfg;
-  clip::LoadOptions o;
-  o.preset = c.get_string("model.preset");
-  o.image_size = static_cast<int>(c.get_int("model.image_size"));
-  o.vv_from = static_cast<int>(c.get_int("model.vv_from"));
-  for (auto v : c.get_int_list("model.layers")) o.layers.push_back(static_cast<int>(v));
-  o.activation = c.get_string("model.activation");
-  o.precision = c.get_string("model.precision");
+  clip::LoadOptions o = clip_load_options(c);
   if (c.has_key("image-size") && c.get_int("image-size") > 0) o.image_size = static_cast<int>(c.get_int("image-size"));
   if (c.has_key("layers") && !c.get_string("layers").empty()) o.layers = parse_int_list(c.get_string("layers"), "layers");
   if (c.has_key("vv-from") && !c.get_string("vv-from").empty()) {

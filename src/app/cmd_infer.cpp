@@ -26,6 +26,7 @@
 #include "dist/dist.h"
 #include "eval/render.h"
 #include "util/check.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -35,15 +36,6 @@ namespace tc::app {
 namespace detail_infer {
 
 namespace fs = std::filesystem;
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string calibration_path(const std::string& checkpoint) { return checkpoint + ".calibration.json"; }
 
@@ -308,7 +300,7 @@ int run_calibrate(Invocation& inv) {
   j["normal_flagged"] = flagged;
   j["normal_score_min"] = sorted_scores.front();
   j["normal_score_max"] = sorted_scores.back();
-  j["date"] = utc_now();
+  j["date"] = utc_now_iso();
   const std::string out = calibration_path(ckpt);
   write_file_atomic(out, j.dump(2) + "\n");
   std::printf("calibrated %s on %lld normal image(s) at false-alarm %g: image threshold %.9g (%lld normal flagged), "

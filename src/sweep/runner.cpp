@@ -7,6 +7,7 @@
 
 #include "dist/dist.h"
 #include "util/check.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -64,7 +65,7 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
       write_failed(out_dir, p.id,
                    {{"id", p.id}, {"index", p.index}, {"label", p.label}, {"stage", stage_name},
                     {"error", errs.front()}, {"errors", errs}, {"host", host_name()},
-                    {"pid", static_cast<long>(getpid())}, {"time", now_utc()},
+                    {"pid", static_cast<long>(getpid())}, {"time", utc_now_iso()},
                     {"seconds", seconds_since(t0)}});
     }
     return fmt::format("{} {} ({}): {}: {}", p.index, p.id, p.label, stage_name, errs.front());
@@ -94,7 +95,7 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
     if (!errs.empty()) return fail("train", errs);
     if (root)
       write_marker(dir + "/train.done.json",
-                   {{"finished", now_utc()}, {"seconds", seconds_since(ts)}, {"host", host_name()},
+                   {{"finished", utc_now_iso()}, {"seconds", seconds_since(ts)}, {"host", host_name()},
                     {"ranks", comm.world()}, {"checkpoint", ckpt}});
   }
 
@@ -122,7 +123,7 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
 
   if (root) {
     write_marker(dir + "/done.json", {{"id", p.id}, {"index", p.index}, {"label", p.label},
-                                      {"train", p.train}, {"evals", p.evals}, {"finished", now_utc()},
+                                      {"train", p.train}, {"evals", p.evals}, {"finished", utc_now_iso()},
                                       {"seconds", seconds_since(t0)}, {"host", host_name()},
                                       {"ranks", comm.world()}});
     clear_failed(out_dir, p.id);

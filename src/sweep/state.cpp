@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "util/check.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -88,14 +89,6 @@ std::string host_name() {
   return buf;
 }
 
-std::string now_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::optional<LockInfo> read_lock(const std::string& pdir, const LockOptions& opts) {
   std::string path = pdir + "/lock";
@@ -110,14 +103,14 @@ std::unique_ptr<PointLock> PointLock::try_acquire(const std::string& pdir, const
   std::string path = pdir + "/lock";
   std::unique_ptr<PointLock> lock(new PointLock());
   lock->path_ = path;
-  lock->token_ = sha256_hex(fmt::format("{}/{}/{}/{}", host_name(), getpid(), now_utc(),
+  lock->token_ = sha256_hex(fmt::format("{}/{}/{}/{}", host_name(), getpid(), utc_now_iso(),
                                         std::chrono::steady_clock::now().time_since_epoch().count()))
                      .substr(0, 16);
   for (int attempt = 0; attempt < 3; ++attempt) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd >= 0) {
       nlohmann::json j = {{"pid", static_cast<long>(getpid())}, {"host", host_name()},
-                          {"started", now_utc()}, {"token", lock->token_}};
+                          {"started", utc_now_iso()}, {"token", lock->token_}};
       std::string text = j.dump() + "\n";
       bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
       ::fsync(fd);

@@ -87,6 +87,5 @@ void write_failed(const std::string& out_dir, const std::string& id, const nlohm
 void clear_failed(const std::string& out_dir, const std::string& id);
 
 std::string host_name();
-std::string now_utc();  // ISO 8601, seconds
 
 }  // namespace tc::sweep
