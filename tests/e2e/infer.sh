@@ -146,6 +146,42 @@ c = json.load(open(sys.argv[1]))
 assert c["n"] == 4 and c["normal"][0]["dataset"] == sys.argv[2] and c["normal"][0]["normal_images"] == 4, c
 assert c["normal_flagged"] <= 1, c
 PY
+# Both thresholds recomputed from eval's own blurred maps and scores of the same images (an
+# independent route: eval's maps file, sorted in numpy); also at 2 ranks, where each rank sends
+# only its top k+1 map values.
+# (eval refuses the training set, so a separate set of normal images: train/good plus normal/.
+# Same batch of 3 in eval and calibrate: another batch split moves values by an ulp.)
+mkdir -p "$D/cal/good" && cp "$D/train/good/"*.png "$D/cal/good/" && cp "$D/normal/"*.png "$D/cal/good/"
+run "$TOKENCLIP" prep folder --root "$D/cal" --out "$WORK/cal.h5" --size 64 --name line-normal
+expect_rc 0 "prep of a normal set"
+run "$TOKENCLIP" eval $T1 --eval.batch 3 --checkpoint "$CK" --data "$WORK/cal.h5" --out "$WORK/evmaps" --dump-maps
+expect_rc 0 "eval --dump-maps on the normal set"
+CALS=()
+for np_ in 1 2; do
+  [ "$np_" = 2 ] && ! command -v mpiexec >/dev/null && continue
+  cp "$CK" "$WORK/cal$np_.h5ck"
+  launch=(); [ "$np_" = 2 ] && launch=(timeout 300 mpiexec -n 2)
+  run "${launch[@]}" "$TOKENCLIP" calibrate $T1 --checkpoint "$WORK/cal$np_.h5ck" --normal "$WORK/cal.h5" \
+    --false-alarm 0.25 --batch 3
+  expect_rc 0 "calibrate from the normal set on $np_ rank(s)"
+  CALS+=("$WORK/cal$np_.h5ck.calibration.json")
+done
+$PY - "$WORK/cal.h5" "$WORK/evmaps/maps.h5" "${CALS[@]}" <<'PY' && pass || fail "thresholds vs eval's maps"
+import json, sys
+import h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as d, h5py.File(sys.argv[2], "r") as m:
+    normal = d["label"][:] == 0
+    maps = m["maps"][:][normal].astype(np.float32).ravel()
+    scores = m["scores"][:][normal].astype(np.float32)
+def rule(v, a):
+    k = int(np.floor(a * v.size + 1e-9))
+    return np.nextafter(np.sort(v)[::-1][k], np.float32(np.inf))
+for path in sys.argv[3:]:
+    c = json.load(open(path))
+    assert np.float32(c["pixel_threshold"]) == rule(maps, 0.25), (path, c["pixel_threshold"], rule(maps, 0.25))
+    assert np.float32(c["image_threshold"]) == rule(scores, 0.25), (path, c["image_threshold"], rule(scores, 0.25))
+    assert c["n"] == 14 == scores.size and c["pixels"] == maps.size, (c["n"], scores.size)
+PY
 
 # ---------------------------------------------------------------- another checkpoint's calibration
 cp "$CK" "$WORK/other.h5"
