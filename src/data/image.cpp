@@ -58,7 +58,8 @@ Decoded decode(const std::string& path, const char* what) {
 #if TOKENCLIP_HAVE_OPENCV
   cv::Mat m;
   try {
-    std::vector<uchar> buf(bytes.begin(), bytes.end());
+    // A header over the bytes already read: no second copy of the file.
+    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
     m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     TC_INPUT_ERROR("cannot decode {} '{}': {}", what, path, e.what());
