@@ -183,6 +183,19 @@ int run_train(Invocation& inv) {
   cmeta.dataset_hash = meta.content_hash;
   cmeta.origin = backbone.random ? "train (random-initialised backbone)" : "train";
 
+  if (det->learnable_parameters().empty()) {
+    // method.text = handwritten: nothing to learn; the checkpoint records the prompts (in its
+    // config) and the backbone, so eval/infer run the hand-written detector like any other.
+    if (comm.rank() == 0) {
+      make_dirs(out_dir);
+      cmeta.origin = "hand-written prompts (no training)";
+      method::save_checkpoint(out_dir + "/checkpoint.h5", {}, cmeta);
+      std::printf("hand-written prompts: nothing to train; checkpoint %s/checkpoint.h5\n", out_dir.c_str());
+    }
+    comm.barrier();
+    return 0;
+  }
+
   train::CheckpointIO io;
   io.save = [&](const std::string& path, const train::TrainState& st) {
     method::NamedTensorList learn;

@@ -72,7 +72,15 @@ clip::LoadedClip load_backbone(const config::Config& cfg, const std::string& wei
 }
 
 clip::Tokenizer load_tokenizer(const std::string& bpe, const clip::LoadedClip& backbone) {
-  if (!bpe.empty()) return clip::Tokenizer::load(bpe);
+  if (!bpe.empty()) {
+    clip::Tokenizer tok = clip::Tokenizer::load(bpe);
+    // A vocabulary larger than the text tower's embedding table would index past it.
+    TC_CHECK_USAGE(tok.vocab_size() <= backbone.model->config.text.vocab,
+                   "--bpe '{}' has {} tokens but the text tower of {} embeds {}: use the vocabulary the weights "
+                   "were trained with", bpe, tok.vocab_size(),
+                   backbone.path.empty() ? "the random CLIP" : backbone.path, backbone.model->config.text.vocab);
+    return tok;
+  }
   TC_CHECK_USAGE(backbone.random,
                  "--bpe is required with pretrained weights ({}): give CLIP's vocabulary file "
                  "(bpe_simple_vocab_16e6.txt.gz, or a Hugging Face vocab.json next to merges.txt)",
@@ -84,8 +92,7 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
                                const method::MethodOptions& options, uint64_t seed,
                                const torch::Device& device) {
   options.validate(backbone.model->config.text.layers);
-  auto tokens = method::make_prompt_tokens(tokenizer, options.prompt_length,
-                                           backbone.model->config.text.context);
+  auto tokens = method::make_prompt_tokens(tokenizer, options, backbone.model->config.text.context);
   method::Detector det(backbone.model, options, tokens, seed);
   det->to(device);
   return det;

@@ -98,6 +98,7 @@ Generated generate(const DatasetPlan& plan, int64_t item_index) {
   detail::Canvas canvas = detail::render_normal(cat, plan.seed, key, S);
   Generated g;
   g.normal_source = detail::quantize(canvas);
+  g.foreground = canvas.fg;
   Sample& s = g.sample;
   s.class_id = it.class_id;
   s.has_mask = 1;

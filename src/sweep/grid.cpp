@@ -230,11 +230,12 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   // Pass 1: [sweep] (root must be known before any path resolves).
   for (const auto& e : entries) {
     bool is_grid = e.section == "grid" || e.section.rfind("grid.", 0) == 0;
-    if (!is_grid && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
+    bool is_backbone = e.section.rfind("backbone.", 0) == 0 && e.section.size() > 9;
+    if (!is_grid && !is_backbone && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
       std::string near = config::closest(e.section, sections);
       TC_FAIL(ErrorKind::Usage, "{}: unknown section [{}]{}: expected one of [sweep], [presets], "
               "[grid] or [grid.NAME], [set], [constraints], [protocol], [data], [domains], "
-              "[train_flags], [eval_flags]",
+              "[train_flags], [eval_flags], [backbone.NAME]",
               where_of(e), e.section, near.empty() ? "" : fmt::format(" (did you mean [{}]?)", near));
     }
     std::string dup = e.section + "\n" + e.key;
@@ -295,7 +296,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
       GridKey g;
       g.key = e.key;
       g.source = where_of(e);
-      if (e.key == "preset") {
+      if (e.key == "preset" || e.key == "backbone") {
         g.values = split_alternatives(e.value, ',');
       } else {
         const config::Spec& sp = spec_or_fail(e);
@@ -304,12 +305,23 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
       }
       std::set<std::string> uniq;
       for (const auto& v : g.values) {
-        if (v.empty() && e.key == "preset")
-          TC_FAIL(ErrorKind::Usage, "{}: [{}] preset: empty alternative in '{}'", g.source, sec, e.value);
+        if (v.empty() && (e.key == "preset" || e.key == "backbone"))
+          TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: empty alternative in '{}'", g.source, sec, e.key, e.value);
         if (!uniq.insert(v).second)
           TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: value '{}' is listed twice", g.source, sec, e.key, v);
       }
       blocks.back().keys.push_back(std::move(g));
+    } else if (sec == "set" && e.key == "backbone") {
+      set_values.push_back({e.key, e.value, where_of(e)});
+    } else if (sec.rfind("backbone.", 0) == 0) {
+      static const std::vector<std::string> reserved = {"data", "cache", "out", "checkpoint", "config"};
+      if (std::find(reserved.begin(), reserved.end(), e.key) != reserved.end())
+        TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: this flag is set by the sweep runner itself", where_of(e), sec, e.key);
+      auto& flags = s.backbones[sec.substr(9)];  // declared even when every value is empty
+      if (e.value.empty()) continue;
+      // Weight and vocabulary files resolve against the root like data files.
+      flags.emplace_back(e.key, e.key == "weights" || e.key == "bpe" ? resolve(s.root, e.value)
+                                                                     : expand_placeholders(e.value, s.root));
     } else if (sec == "set") {
       const config::Spec& sp = spec_or_fail(e);
       set_values.push_back({e.key, config::normalise_value(sp, e.value, where_of(e)), where_of(e)});
@@ -394,6 +406,11 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   if (s.protocol.empty())
     TC_FAIL(ErrorKind::Usage, "{}: no [protocol] section: expected lines 'TRAIN = EVAL1, EVAL2, ...'", name);
 
+  for (const auto& sv : set_values)
+    if (sv.key == "backbone" && !s.backbones.count(sv.value))
+      TC_FAIL(ErrorKind::Usage, "{}: [set] backbone '{}' is not defined by a [backbone.{}] section", sv.source,
+              sv.value, sv.value);
+
   // Grid expansion: each block is a product (first key outermost); the points are the union.
   if (blocks.empty()) blocks.push_back({"", {}});
   struct Combo {
@@ -416,6 +433,17 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
         }
     }
     (void)has_preset;
+    for (const auto& g : b.keys) {
+      if (g.key != "backbone") continue;
+      for (const auto& v : g.values)
+        if (!s.backbones.count(v)) {
+          std::vector<std::string> names;
+          for (const auto& [n, f] : s.backbones) names.push_back(n);
+          std::string near = config::closest(v, names);
+          TC_FAIL(ErrorKind::Usage, "{}: backbone '{}' is not defined by a [backbone.{}] section{}", g.source, v, v,
+                  near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
+        }
+    }
     std::vector<size_t> idx(b.keys.size(), 0);
     while (true) {
       Combo c;
@@ -451,7 +479,8 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
     config::Config cfg = config::Config::for_sections(config::schema_sections());
     for (const auto& f : s.base) cfg.load_ini(f);
     if (!c.preset.empty()) cfg.load_ini(s.presets.at(c.preset));
-    for (const auto& kv : c.overrides) cfg.set(kv.key, kv.value, kv.source);
+    for (const auto& kv : c.overrides)
+      if (kv.key != "backbone") cfg.set(kv.key, kv.value, kv.source);
     const Constraint* broken = nullptr;
     for (const auto& con : constraints)
       if (!holds(con, cfg)) { broken = &con; break; }

@@ -152,6 +152,13 @@ std::string cell_text(const json& row_cells, const json& best, size_t col,
   return out;
 }
 
+// "--weights W --bpe V" of a backbone's flags; none: a random-initialised backbone.
+std::string backbone_text(const json& flags) {
+  std::string t;
+  for (const auto& f : flags) t += (t.empty() ? "--" : " --") + f[0].get<std::string>() + " " + f[1].get<std::string>();
+  return t.empty() ? "(no weights: the random-initialised CLIP of model.preset, seed model.init_seed)" : t;
+}
+
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -244,6 +251,7 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
   json points = json::array();
   json missing = json::array();
   std::string sweep_name = fs::path(sweep_dir).filename().string();
+  json backbones = json::object();  // name -> [[flag, value], ...] (sweeps with [backbone.NAME])
   int metrics_found = 0;
 
   auto add_method = [&](const std::string& m) {
@@ -268,6 +276,7 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
   if (file_exists(manifest_path(sweep_dir))) {
     Manifest m = read_manifest(sweep_dir);
     sweep_name = m.name;
+    backbones = m.json.value("backbones", json::object());
     for (const auto& [n, d] : m.data) domain[n] = d.domain;
     for (const auto& p : m.points) {
       add_method(p.method);
@@ -475,6 +484,7 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
           {"tables", tables},
           {"per_class", per_class},
           {"points", points},
+          {"backbones", backbones},
           {"missing", missing}};
 }
 
@@ -505,6 +515,11 @@ std::string render_markdown(const nlohmann::json& rep) {
     s += line(t["mean_row"], true);
     return s;
   };
+  if (rep.contains("backbones") && !rep["backbones"].empty()) {
+    md += "\n## Backbones\n\n| backbone | flags of train and eval |\n|---|---|\n";
+    for (auto it = rep["backbones"].begin(); it != rep["backbones"].end(); ++it)
+      md += fmt::format("| {} | {} |\n", it.key(), backbone_text(it.value()));
+  }
   md += "\n## Cross-dataset tables\n";
   for (const auto& t : rep["tables"]) md += table(t, 3);
   md += "\n## Per-class tables\n";
@@ -688,6 +703,12 @@ std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir,
     if (!th.empty()) h += "<h2>Heatmap thumbnails</h2>\n" + th;
   }
 
+  if (rep.contains("backbones") && !rep["backbones"].empty()) {
+    h += "<h2>Backbones</h2>\n<table><tr><th>backbone</th><th>flags of train and eval</th></tr>\n";
+    for (auto it = rep["backbones"].begin(); it != rep["backbones"].end(); ++it)
+      h += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(it.key()), html_escape(backbone_text(it.value())));
+    h += "</table>\n";
+  }
   h += "<h2>Per-class tables</h2>\n";
   for (const auto& t : rep["per_class"]) h += table(t);
   if (!rep["points"].empty()) {
