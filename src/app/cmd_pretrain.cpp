@@ -16,7 +16,6 @@
 #include "clip/bpe_build.h"
 #include "clip/tokenizer.h"
 #include "clip/weights.h"
-#include "data/batch.h"
 #include "data/dataset.h"
 #include "data/synth_captions.h"
 #include "dist/agreement.h"
@@ -30,26 +29,6 @@
 
 namespace tc::app {
 namespace detail_pretrain_cmd {
-
-// Images (normalised) and masks of the corpus, on the model's device.
-class CorpusSource final : public train::BatchSource {
- public:
-  CorpusSource(const data::DatasetReader& reader, torch::Device device) : reader_(reader), device_(device) {}
-  train::TrainBatch load(const std::vector<int64_t>& idx) override {
-    data::Batch raw = data::read_batch(reader_, idx, true);
-    train::TrainBatch b;
-    b.size = static_cast<int64_t>(idx.size());
-    b.indices = idx;
-    b.images = data::normalize_clip(raw.images.to(device_));
-    b.masks = raw.masks.to(device_).to(torch::kFloat);
-    b.labels = raw.labels.to(device_);
-    return b;
-  }
-
- private:
-  const data::DatasetReader& reader_;
-  torch::Device device_;
-};
 
 at::Tensor token_table(const clip::Tokenizer& tok, const std::vector<std::string>& texts, int context) {
   const int64_t n = static_cast<int64_t>(texts.size());
@@ -215,7 +194,7 @@ int run_pretrain(Invocation& inv) {
   else
     o.lr_schedule = [=](int64_t s) { return warmup > 0 && s < warmup ? lr * double(s + 1) / double(warmup) : lr; };
 
-  CorpusSource source(reader, rt.device);
+  DatasetImageSource source(reader, rt.device);
   auto summary = train::run_training(pm, source, used, comm, o, io);
 
   if (comm.rank() == 0) {

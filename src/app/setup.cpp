@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "data/batch.h"
 #include "eval/blur.h"
 #include "method/prompt_tokens.h"
 #include "method/scores.h"
@@ -96,6 +97,17 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
   method::Detector det(backbone.model, options, tokens, seed);
   det->to(device);
   return det;
+}
+
+train::TrainBatch DatasetImageSource::load(const std::vector<int64_t>& idx) {
+  data::Batch raw = data::read_batch(reader_, idx, true);
+  train::TrainBatch b;
+  b.size = static_cast<int64_t>(idx.size());
+  b.indices = idx;
+  b.images = data::normalize_clip(raw.images.to(device_));
+  b.masks = raw.masks.to(device_).to(torch::kFloat);
+  b.labels = raw.labels.to(device_);
+  return b;
 }
 
 Restored restore_detector(const std::string& path, const std::string& weights_override,

@@ -9,8 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
-#include <thread>
 
 #include "data/synth_detail.h"
 #include "util/check.h"
@@ -299,32 +297,15 @@ DatasetMeta write_corpus(const CorpusOptions& o, const std::string& path, bool s
   {
     DatasetWriter w(ap.tmp(), m);
     Progress prog("synth captions", n, "img", show_progress);
-    const int T = std::max(1, o.threads);
-    for (int64_t b0 = 0; b0 < n; b0 += 4 * T) {
-      const int64_t b1 = std::min(n, b0 + 4 * T);
-      std::vector<CaptionedSample> block(size_t(b1 - b0));
-      std::vector<std::exception_ptr> errs(size_t(T), nullptr);
-      auto work = [&](int t) {
-        try {
-          for (int64_t i = b0 + t; i < b1; i += T) block[size_t(i - b0)] = generate_captioned(plan, i);
-        } catch (...) {
-          errs[size_t(t)] = std::current_exception();
-        }
-      };
-      std::vector<std::thread> pool;
-      for (int t = 1; t < T; ++t) pool.emplace_back(work, t);
-      work(0);
-      for (auto& th : pool) th.join();
-      for (auto& e : errs)
-        if (e) std::rethrow_exception(e);
-      for (auto& cs : block) {
-        w.append(cs.sample);
-        cap.push_back(cs.captions.caption);
-        nor.push_back(cs.captions.normal);
-        def.push_back(cs.captions.defect);
-        prog.update(1, "synth-captions");
-      }
-    }
+    detail::generate_in_order(
+        n, o.threads, [&](int64_t i) { return generate_captioned(plan, i); },
+        [&](const CaptionedSample& cs) {
+          w.append(cs.sample);
+          cap.push_back(cs.captions.caption);
+          nor.push_back(cs.captions.normal);
+          def.push_back(cs.captions.defect);
+          prog.update(1, "synth-captions");
+        });
     m = w.finish();
     prog.finish();
   }
