@@ -207,6 +207,9 @@ namespace dd = detail_dataset;
 
 struct DatasetWriter::Impl {
   explicit Impl(const std::string& p) : path(p), atomic(p) {}
+  ~Impl() {
+    if (!finished && file.valid()) h5::discard_writes(file.get());  // the temporary goes anyway
+  }
   std::string path;
   tc::AtomicPath atomic;  // declared before the handles: removed after they are closed
   DatasetMeta meta;
@@ -325,6 +328,7 @@ DatasetMeta DatasetWriter::finish() {
   h5::put_attr_str(f, "content_hash", m.meta.content_hash);
   h5::put_attr_i64(f, "size", m.meta.size);
 
+  h5::flush_file(f, p);
   m.images.reset();
   m.masks.reset();
   if (m.file.close_checked() < 0) TC_RUNTIME_ERROR("{}: closing the HDF5 file failed", p);
