@@ -6,6 +6,7 @@
 
 #include "app/command.h"
 #include "dist/dist.h"
+#include "train/stop_signal.h"
 
 int main(int argc, char** argv) {
   // libgomp's idle threads spin by default; with several ranks per node or a busy machine that
@@ -18,8 +19,9 @@ int main(int argc, char** argv) {
   }
   tc::dist::init(&argc, &argv);
   int rc = tc::app::run_main(argc, argv);
-  // A rank that failed alone would leave its peers waiting in a collective: end the job.
-  if (rc != 0 && tc::dist::env().world > 1) tc::dist::abort_job(rc);
+  // A rank that failed alone would leave its peers waiting in a collective: end the job. (A run
+  // stopped on a signal is no failure: every rank agreed on it and returns the same code.)
+  if (rc != 0 && rc != tc::train::kExitStopped && tc::dist::env().world > 1) tc::dist::abort_job(rc);
   tc::dist::finalize();
   return rc;
 }

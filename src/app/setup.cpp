@@ -91,12 +91,17 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
   return det;
 }
 
+config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path) {
+  auto cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
+  cfg.apply(config::parse_ini_text(ckpt.meta.config, path + " (stored config)"));
+  return cfg;
+}
+
 Restored restore_detector(const std::string& path, const std::string& weights_override,
                           const std::string& bpe, const torch::Device& device) {
   Restored r;
   r.ckpt = method::read_checkpoint(path);
-  r.cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
-  r.cfg.apply(config::parse_ini_text(r.ckpt.meta.config, path + " (stored config)"));
+  r.cfg = checkpoint_config(r.ckpt, path);
   std::string weights = weights_override.empty() ? r.ckpt.meta.backbone_path : weights_override;
   r.backbone = load_backbone(r.cfg, weights);
   TC_CHECK_USAGE(r.backbone.fingerprint == r.ckpt.meta.backbone_fingerprint,

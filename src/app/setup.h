@@ -39,6 +39,9 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
                                const method::MethodOptions& options, uint64_t seed,
                                const torch::Device& device);
 
+// The config a checkpoint was made with: its stored [model], [method], [train] and [runtime].
+config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path);
+
 // A trained detector restored from its checkpoint, ready to score images (eval, infer,
 // calibrate). The backbone comes from the checkpoint's record unless `weights` overrides it; a
 // different fingerprint is refused.
