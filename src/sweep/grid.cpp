@@ -9,6 +9,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace tc::sweep {
 namespace detail_grid {
@@ -40,7 +41,7 @@ std::vector<std::string> schema_keys() {
 const config::Spec& spec_or_fail(const config::IniEntry& e) {
   const config::Spec* s = find_spec(e.key);
   if (!s) {
-    std::string near = config::closest(e.key, schema_keys());
+    std::string near = closest(e.key, schema_keys());
     TC_FAIL(ErrorKind::Usage, "{}: [{}] unknown config key '{}'{}: expected a key of the config table "
             "('tokenclip config --help' lists them)", where_of(e), e.section, e.key,
             near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near));
@@ -231,7 +232,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   for (const auto& e : entries) {
     bool is_grid = e.section == "grid" || e.section.rfind("grid.", 0) == 0;
     if (!is_grid && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
-      std::string near = config::closest(e.section, sections);
+      std::string near = closest(e.section, sections);
       TC_FAIL(ErrorKind::Usage, "{}: unknown section [{}]{}: expected one of [sweep], [presets], "
               "[grid] or [grid.NAME], [set], [constraints], [protocol], [data], [domains], "
               "[train_flags], [eval_flags]",
@@ -259,7 +260,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
     } else if (e.key == "eval_command") {
       s.eval_command = e.value;
     } else {
-      std::string near = config::closest(e.key, {"name", "root", "base", "visualize"});
+      std::string near = closest(e.key, {"name", "root", "base", "visualize"});
       TC_FAIL(ErrorKind::Usage, "{}: [sweep] unknown key '{}'{}: expected name, root, base or visualize",
               where_of(e), e.key, near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
     }
@@ -365,7 +366,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   for (const auto& [n, d] : s.data) data_names.push_back(n);
   auto need_data = [&](const std::string& ds, const config::IniEntry& e) {
     if (s.data.count(ds)) return;
-    std::string near = config::closest(ds, data_names);
+    std::string near = closest(ds, data_names);
     TC_FAIL(ErrorKind::Usage, "{}: [protocol] dataset '{}' has no entry in [data]{}: expected a line "
             "'{} = FILE.h5' under [data]", where_of(e), ds,
             near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), ds);
@@ -410,7 +411,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
         if (!s.presets.count(v)) {
           std::vector<std::string> names;
           for (const auto& [n, f] : s.presets) names.push_back(n);
-          std::string near = config::closest(v, names);
+          std::string near = closest(v, names);
           TC_FAIL(ErrorKind::Usage, "{}: preset '{}' is not defined in [presets]{}", g.source, v,
                   near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
         }
