@@ -67,11 +67,7 @@ class CommandPointRunner : public sweep::PointRunner {
     inv.command = name;
     inv.command_line = fmt::format("tokenclip {} (sweep point {} {}: {})", name, p.index, p.id, p.label);
     std::vector<config::Spec> own = c.flags;
-    for (auto s : {flag_multi("config", "INI config file"), flag_bool("verbose", "all ranks log"),
-                   flag_string("log-file", "", "log file"),
-                   flag_choice("log-level", "info", {"debug", "info", "warn", "error"}, "log level"),
-                   flag_bool("help", "help")})
-      own.push_back(s);
+    for (const auto& g : global_flags()) own.push_back(g);
     inv.cfg = config::Config::for_sections(c.sections, own);
     // Only the sections this command reads: `eval` takes the model config from the checkpoint.
     for (const auto& f : p.config_files) {
