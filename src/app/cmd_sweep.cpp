@@ -160,9 +160,11 @@ int run_sweep(Invocation& inv) {
     std::string tc = m.json.value("train_command", std::string("train"));
     std::string ec = m.json.value("eval_command", std::string("eval"));
     std::unique_ptr<sweep::PointRunner> runner;
-    if (tc == "builtin-fake" || ec == "builtin-fake") {
-      log::warn("sweep: running the built-in fake trainer/evaluator (test hook): results mean nothing");
-      runner = sweep::make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+    const std::string stand_in = sweep::find_point_runner(tc) ? tc : ec;  // a test build's runner
+    if (const sweep::PointRunnerFactory* make = sweep::find_point_runner(stand_in)) {
+      log::warn("sweep: points run the stand-in '{}' of this test build, not train/eval: results mean nothing",
+                stand_in);
+      runner = (*make)(m);
     } else {
       using Flags = CommandPointRunner::Flags;
       runner = std::make_unique<CommandPointRunner>(tc, ec, m.path, m.json.value("train_flags", Flags{}),
