@@ -230,30 +230,31 @@ std::string base64_encode(const std::string& in) {
   return out;
 }
 
-nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& opts) {
-  using namespace detail_report;  // NOLINT: function scope only
-  if (opts.aupro != "anomalyclip" && opts.aupro != "mvtec")
-    TC_FAIL(ErrorKind::Usage, "report: --aupro '{}': expected anomalyclip or mvtec", opts.aupro);
-  if (!fs::is_directory(sweep_dir))
-    TC_FAIL(ErrorKind::Input, "report: '{}' is not a directory (expected a sweep output folder)", sweep_dir);
+// ---------------------------------------------------------------- build_report's steps
 
+namespace detail_report {
+
+// What the tables are made of: one Run per (point, evaluation dataset), the method columns
+// and (dataset, train) rows in order of first appearance, each dataset's domain.
+struct Inputs {
   std::vector<Run> runs;
-  std::vector<std::string> methods;  // column order: first appearance
+  std::vector<std::string> methods;
   std::map<std::string, std::string> domain;
   std::vector<std::pair<std::string, std::string>> rows;  // (dataset, train)
   json points = json::array();
   json missing = json::array();
-  std::string sweep_name = fs::path(sweep_dir).filename().string();
+  std::string sweep_name;
   int metrics_found = 0;
 
-  auto add_method = [&](const std::string& m) {
+  void add_method(const std::string& m) {
     if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
-  };
-  auto add_row = [&](const std::string& ds, const std::string& train) {
+  }
+  void add_row(const std::string& ds, const std::string& train) {
     auto r = std::make_pair(ds, train);
     if (std::find(rows.begin(), rows.end(), r) == rows.end()) rows.push_back(r);
-  };
-  auto load_metrics = [&](Run& r) {
+  }
+  // Reads r.path when it is a tokenclip-metrics document (else the run stays missing).
+  void load_metrics(Run& r) {
     if (!file_exists(r.path)) return;
     json j = json::parse(read_file(r.path), nullptr, false);
     if (j.is_discarded() || !j.is_object() || j.value("format", std::string()) != "tokenclip-metrics") {
@@ -263,122 +264,173 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
     r.metrics = std::move(j);
     r.present = true;
     ++metrics_found;
-  };
+  }
+};
 
-  if (file_exists(manifest_path(sweep_dir))) {
-    Manifest m = read_manifest(sweep_dir);
-    sweep_name = m.name;
-    for (const auto& [n, d] : m.data) domain[n] = d.domain;
-    for (const auto& p : m.points) {
-      add_method(p.method);
-      json ov = json::object();
-      for (const auto& kv : p.overrides) ov[kv.key] = kv.value;
-      PointStatus st = point_status(sweep_dir, p);
-      points.push_back({{"index", p.index}, {"id", p.id}, {"label", p.label}, {"method", p.method},
-                        {"train", p.train}, {"evals", p.evals}, {"overrides", ov},
-                        {"config_files", p.config_files}, {"state", state_name(st.state)},
-                        {"checkpoint", train_dir(sweep_dir, p.id) + "/checkpoint.h5"}});
-      for (const auto& ds : p.evals) {
-        Run r{p.id, p.method, p.label, p.train, p.seed, ds, metrics_path(sweep_dir, p.id, ds), json(), false};
-        load_metrics(r);
-        if (!r.present) missing.push_back({{"point", p.id}, {"label", p.label}, {"dataset", ds}});
-        add_row(ds, p.train);
-        runs.push_back(std::move(r));
-      }
-    }
-  } else {
-    // No manifest: every metrics.json below the folder is one run; its method is the path
-    // leading to it (without the dataset folder and a trailing "eval").
-    std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(sweep_dir); it != fs::recursive_directory_iterator(); ++it)
-      if (it->is_regular_file() && it->path().filename() == "metrics.json") found.push_back(it->path().string());
-    std::sort(found.begin(), found.end());
-    for (const auto& f : found) {
-      Run r;
-      r.path = f;
-      load_metrics(r);
-      if (!r.present) continue;
-      fs::path rel = fs::path(f).lexically_relative(sweep_dir).parent_path();
-      r.dataset = r.metrics.value("dataset", rel.filename().string());
-      fs::path parent = rel.parent_path();
-      if (parent.filename() == "eval") parent = parent.parent_path();
-      r.method = parent.empty() ? "." : parent.string();
-      r.label = r.method;
-      r.point_id = r.method;
-      r.train = r.metrics.value("train_dataset", std::string("?"));
-      add_method(r.method);
-      add_row(r.dataset, r.train);
-      runs.push_back(std::move(r));
+// A sweep with a manifest: every (point, evaluation dataset) is a run, present or missing.
+void collect_manifest(const std::string& sweep_dir, Inputs& in) {
+  Manifest m = read_manifest(sweep_dir);
+  in.sweep_name = m.name;
+  for (const auto& [n, d] : m.data) in.domain[n] = d.domain;
+  for (const auto& p : m.points) {
+    in.add_method(p.method);
+    json ov = json::object();
+    for (const auto& kv : p.overrides) ov[kv.key] = kv.value;
+    PointStatus st = point_status(sweep_dir, p);
+    in.points.push_back({{"index", p.index}, {"id", p.id}, {"label", p.label}, {"method", p.method},
+                         {"train", p.train}, {"evals", p.evals}, {"overrides", ov},
+                         {"config_files", p.config_files}, {"state", state_name(st.state)},
+                         {"checkpoint", train_dir(sweep_dir, p.id) + "/checkpoint.h5"}});
+    for (const auto& ds : p.evals) {
+      Run r{p.id, p.method, p.label, p.train, p.seed, ds, metrics_path(sweep_dir, p.id, ds), json(), false};
+      in.load_metrics(r);
+      if (!r.present) in.missing.push_back({{"point", p.id}, {"label", p.label}, {"dataset", ds}});
+      in.add_row(ds, p.train);
+      in.runs.push_back(std::move(r));
     }
   }
-  for (const auto& r : runs)
-    if (!domain.count(r.dataset)) {
+}
+
+// No manifest: every metrics.json below the folder is one run; its method is the path
+// leading to it (without the dataset folder and a trailing "eval").
+void collect_folder(const std::string& sweep_dir, Inputs& in) {
+  std::vector<std::string> found;
+  for (auto it = fs::recursive_directory_iterator(sweep_dir); it != fs::recursive_directory_iterator(); ++it)
+    if (it->is_regular_file() && it->path().filename() == "metrics.json") found.push_back(it->path().string());
+  std::sort(found.begin(), found.end());
+  for (const auto& f : found) {
+    Run r;
+    r.path = f;
+    in.load_metrics(r);
+    if (!r.present) continue;
+    fs::path rel = fs::path(f).lexically_relative(sweep_dir).parent_path();
+    r.dataset = r.metrics.value("dataset", rel.filename().string());
+    fs::path parent = rel.parent_path();
+    if (parent.filename() == "eval") parent = parent.parent_path();
+    r.method = parent.empty() ? "." : parent.string();
+    r.label = r.method;
+    r.point_id = r.method;
+    r.train = r.metrics.value("train_dataset", std::string("?"));
+    in.add_method(r.method);
+    in.add_row(r.dataset, r.train);
+    in.runs.push_back(std::move(r));
+  }
+}
+
+Inputs collect(const std::string& sweep_dir) {
+  Inputs in;
+  in.sweep_name = fs::path(sweep_dir).filename().string();
+  if (file_exists(manifest_path(sweep_dir))) collect_manifest(sweep_dir, in);
+  else collect_folder(sweep_dir, in);
+  // Datasets the manifest does not place: the domain their metrics.json gives, else by name.
+  for (const auto& r : in.runs)
+    if (!in.domain.count(r.dataset)) {
       std::string d = r.present ? r.metrics.value("domain", std::string()) : std::string();
       if (d != "industrial" && d != "medical") d = default_domain(r.dataset);
-      domain[r.dataset] = d.empty() ? "industrial" : d;
+      in.domain[r.dataset] = d.empty() ? "industrial" : d;
     }
+  return in;
+}
 
-  // Cells of one (dataset, train) row for the given metrics, one per method column.
-  auto row_cells = [&](const std::string& ds, const std::string& train, const std::string* cls,
-                       const std::vector<std::string>& metrics) {
-    json cells = json::array();
-    for (const auto& meth : methods) {
-      json cell = json::object();
-      for (const auto& mk : metrics) {
-        std::vector<std::optional<double>> vals;
-        int expected = 0;
-        for (const auto& r : runs) {
-          if (r.dataset != ds || r.train != train || r.method != meth) continue;
-          ++expected;
-          if (!r.present) continue;
-          if (!cls) {
-            vals.push_back(metric_of(r.metrics.value("mean", json()), mk, opts.aupro));
-          } else {
-            std::optional<double> v;
-            bool has_class = false;
-            for (const auto& c : r.metrics.value("classes", json::array()))
-              if (c.value("name", std::string()) == *cls) {
-                v = metric_of(c, mk, opts.aupro);
-                has_class = true;
-              }
-            if (has_class) vals.push_back(v);
-          }
-        }
-        cell[mk] = cell_stat(vals, expected);
+// Appends one run's value of a metric (nullopt where undefined): of its mean (cls null), or of
+// class *cls when the run has that class.
+void add_run_value(const Run& r, const std::string* cls, const std::string& mk, const std::string& aupro,
+                   std::vector<std::optional<double>>& vals) {
+  if (!cls) {
+    vals.push_back(metric_of(r.metrics.value("mean", json()), mk, aupro));
+    return;
+  }
+  std::optional<double> v;
+  bool has_class = false;
+  for (const auto& c : r.metrics.value("classes", json::array()))
+    if (c.value("name", std::string()) == *cls) {
+      v = metric_of(c, mk, aupro);
+      has_class = true;
+    }
+  if (has_class) vals.push_back(v);
+}
+
+// Cells of one (dataset, train) row for the given metrics, one per method column: the
+// statistics over the method's runs (seeds) of the row.
+json row_cells(const Inputs& in, const std::string& ds, const std::string& train, const std::string* cls,
+               const std::vector<std::string>& metrics, const std::string& aupro) {
+  json cells = json::array();
+  for (const auto& meth : in.methods) {
+    json cell = json::object();
+    for (const auto& mk : metrics) {
+      std::vector<std::optional<double>> vals;
+      int expected = 0;
+      for (const auto& r : in.runs) {
+        if (r.dataset != ds || r.train != train || r.method != meth) continue;
+        ++expected;
+        if (!r.present) continue;
+        add_run_value(r, cls, mk, aupro, vals);
       }
-      cells.push_back(cell);
+      cell[mk] = cell_stat(vals, expected);
     }
-    return cells;
-  };
-  // Does a row have a level (image or pixel) at all?
-  auto row_has = [&](const std::string& ds, const std::string& train, const std::string& level) {
-    bool any_present = false;
-    for (const auto& r : runs) {
-      if (r.dataset != ds || r.train != train || !r.present) continue;
-      any_present = true;
-      const json& mean = r.metrics.value("mean", json());
-      for (const auto& mk : {level + "_auroc", level + "_ap"})
-        if (metric_of(mean, mk, opts.aupro)) return true;
-    }
-    if (any_present) return false;
-    return level == "image" ? !pixel_only_sets().count(ds) : !image_only_sets().count(ds);
-  };
-  auto trained_note = [&](const json& trows) {
-    std::map<std::string, std::vector<std::string>> by_train;
-    for (const auto& r : trows) by_train[r["train"].get<std::string>()].push_back(r["dataset"].get<std::string>());
-    std::string note;
-    for (const auto& [t, ds] : by_train) {
-      std::string list;
-      for (const auto& d : ds) list += (list.empty() ? "" : ", ") + d;
-      note += fmt::format("{}prompts trained on {} (rows: {})", note.empty() ? "" : "; ", t, list);
-    }
-    return note;
-  };
-  std::string aupro_note = opts.aupro == "anomalyclip"
-                               ? "AUPRO: anomalyclip variant (AnomalyCLIP cal_pro_score: 200 thresholds, FPR < 0.3 rescaled)"
-                               : "AUPRO: mvtec variant (official MVTec AD evaluation, FPR limit 0.3, normalised)";
+    cells.push_back(cell);
+  }
+  return cells;
+}
 
-  json tables = json::array();
+// Does a row have a level (image or pixel) at all? From its results, else from the dataset.
+bool row_has(const Inputs& in, const std::string& ds, const std::string& train, const std::string& level,
+             const std::string& aupro) {
+  bool any_present = false;
+  for (const auto& r : in.runs) {
+    if (r.dataset != ds || r.train != train || !r.present) continue;
+    any_present = true;
+    const json& mean = r.metrics.value("mean", json());
+    for (const auto& mk : {level + "_auroc", level + "_ap"})
+      if (metric_of(mean, mk, aupro)) return true;
+  }
+  if (any_present) return false;
+  return level == "image" ? !pixel_only_sets().count(ds) : !image_only_sets().count(ds);
+}
+
+std::string trained_note(const json& trows) {
+  std::map<std::string, std::vector<std::string>> by_train;
+  for (const auto& r : trows) by_train[r["train"].get<std::string>()].push_back(r["dataset"].get<std::string>());
+  std::string note;
+  for (const auto& [t, ds] : by_train) {
+    std::string list;
+    for (const auto& d : ds) list += (list.empty() ? "" : ", ") + d;
+    note += fmt::format("{}prompts trained on {} (rows: {})", note.empty() ? "" : "; ", t, list);
+  }
+  return note;
+}
+
+std::string aupro_note(const std::string& aupro) {
+  return aupro == "anomalyclip"
+             ? "AUPRO: anomalyclip variant (AnomalyCLIP cal_pro_score: 200 thresholds, FPR < 0.3 rescaled)"
+             : "AUPRO: mvtec variant (official MVTec AD evaluation, FPR limit 0.3, normalised)";
+}
+
+// The mean row of a cross-dataset table: per column, the mean over the rows where it has a value.
+json mean_row_cells(const json& trows, size_t columns, const std::vector<std::string>& metrics) {
+  json mcells = json::array();
+  for (size_t col = 0; col < columns; ++col) {
+    json cell = json::object();
+    for (const auto& mk : metrics) {
+      std::vector<double> v;
+      for (const auto& r : trows)
+        if (r["cells"][col][mk]["mean"].is_number()) v.push_back(r["cells"][col][mk]["mean"].get<double>());
+      double s = 0;
+      for (double x : v) s += x;
+      json c = {{"n", static_cast<int>(v.size())}, {"expected", static_cast<int>(trows.size())},
+                {"values", v}, {"std", nullptr}};
+      c["mean"] = v.empty() ? json(nullptr) : json(s / static_cast<double>(v.size()));
+      c["status"] = v.empty() ? "missing" : (v.size() < trows.size() ? "partial" : "ok");
+      cell[mk] = c;
+    }
+    mcells.push_back(cell);
+  }
+  return mcells;
+}
+
+// The paper's four tables (industrial / medical x image / pixel level); a table without rows
+// is left out. Counts the missing cells into *cells_missing.
+json cross_dataset_tables(const Inputs& in, const std::string& aupro, int* cells_missing) {
   struct Spec {
     const char* id;
     const char* title;
@@ -386,61 +438,47 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
     const char* level;
     std::vector<std::string> metrics;
   };
-  std::vector<Spec> specs = {
+  static const std::vector<Spec> specs = {
       {"industrial_image", "Industrial, image level (AUROC / AP)", "industrial", "image", {"image_auroc", "image_ap"}},
       {"industrial_pixel", "Industrial, pixel level (AUROC / AUPRO)", "industrial", "pixel", {"pixel_auroc", "pixel_aupro"}},
       {"medical_image", "Medical, image level (AUROC / AP)", "medical", "image", {"image_auroc", "image_ap"}},
       {"medical_pixel", "Medical, pixel level (AUROC / AUPRO)", "medical", "pixel", {"pixel_auroc", "pixel_aupro"}}};
-  int cells_missing = 0;
+  json tables = json::array();
   for (const auto& sp : specs) {
-    json t = {{"id", sp.id}, {"title", sp.title}, {"metrics", sp.metrics}, {"columns", methods}};
+    json t = {{"id", sp.id}, {"title", sp.title}, {"metrics", sp.metrics}, {"columns", in.methods}};
     json trows = json::array();
-    for (const auto& [ds, train] : rows) {
-      if (domain[ds] != sp.domain || !row_has(ds, train, sp.level)) continue;
-      json cells = row_cells(ds, train, nullptr, sp.metrics);
+    for (const auto& [ds, train] : in.rows) {
+      if (in.domain.at(ds) != sp.domain || !row_has(in, ds, train, sp.level, aupro)) continue;
+      json cells = row_cells(in, ds, train, nullptr, sp.metrics, aupro);
       for (const auto& c : cells)
-        for (const auto& mk : sp.metrics) cells_missing += c[mk]["status"] == "missing" ? 1 : 0;
+        for (const auto& mk : sp.metrics) *cells_missing += c[mk]["status"] == "missing" ? 1 : 0;
       trows.push_back({{"label", ds}, {"dataset", ds}, {"train", train}, {"cells", cells},
                        {"best", best_of(cells, sp.metrics)}});
     }
     if (trows.empty()) continue;
-    // Mean row: mean over the rows where the column has a value.
-    json mcells = json::array();
-    for (size_t col = 0; col < methods.size(); ++col) {
-      json cell = json::object();
-      for (const auto& mk : sp.metrics) {
-        std::vector<double> v;
-        for (const auto& r : trows)
-          if (r["cells"][col][mk]["mean"].is_number()) v.push_back(r["cells"][col][mk]["mean"].get<double>());
-        double s = 0;
-        for (double x : v) s += x;
-        json c = {{"n", static_cast<int>(v.size())}, {"expected", static_cast<int>(trows.size())},
-                  {"values", v}, {"std", nullptr}};
-        c["mean"] = v.empty() ? json(nullptr) : json(s / static_cast<double>(v.size()));
-        c["status"] = v.empty() ? "missing" : (v.size() < trows.size() ? "partial" : "ok");
-        cell[mk] = c;
-      }
-      mcells.push_back(cell);
-    }
+    json mcells = mean_row_cells(trows, in.methods.size(), sp.metrics);
     t["rows"] = trows;
     t["mean_row"] = {{"label", "mean"}, {"cells", mcells}, {"best", best_of(mcells, sp.metrics, true)}};
     t["training"] = trained_note(trows);
     t["caption"] = fmt::format("{}. {}. Values x100, unweighted mean over classes; ± = sample std over "
                                "seeds; * = some runs missing (mean over those present); missing = no "
                                "result yet; n/a = undefined for this dataset; bold = best per row.",
-                               t["training"].get<std::string>(), aupro_note);
+                               t["training"].get<std::string>(), aupro_note(aupro));
     tables.push_back(t);
   }
+  return tables;
+}
 
-  // Per-class tables, one per (dataset, train).
+// Per-class tables, one per (dataset, train): a row per class, the dataset's mean below.
+json per_class_tables(const Inputs& in, const std::string& aupro) {
   json per_class = json::array();
-  for (const auto& [ds, train] : rows) {
+  for (const auto& [ds, train] : in.rows) {
     std::vector<std::string> metrics;
-    if (row_has(ds, train, "image")) metrics.insert(metrics.end(), {"image_auroc", "image_ap"});
-    if (row_has(ds, train, "pixel")) metrics.insert(metrics.end(), {"pixel_auroc", "pixel_aupro"});
+    if (row_has(in, ds, train, "image", aupro)) metrics.insert(metrics.end(), {"image_auroc", "image_ap"});
+    if (row_has(in, ds, train, "pixel", aupro)) metrics.insert(metrics.end(), {"pixel_auroc", "pixel_aupro"});
     if (metrics.empty()) metrics = {"image_auroc", "image_ap"};
     std::vector<std::string> classes;
-    for (const auto& r : runs)
+    for (const auto& r : in.runs)
       if (r.dataset == ds && r.train == train && r.present)
         for (const auto& c : r.metrics.value("classes", json::array())) {
           std::string n = c.value("name", std::string());
@@ -448,34 +486,48 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
         }
     json trows = json::array();
     for (const auto& cls : classes) {
-      json cells = row_cells(ds, train, &cls, metrics);
+      json cells = row_cells(in, ds, train, &cls, metrics, aupro);
       trows.push_back({{"label", cls}, {"dataset", ds}, {"train", train}, {"cells", cells},
                        {"best", best_of(cells, metrics)}});
     }
-    json mcells = row_cells(ds, train, nullptr, metrics);
+    json mcells = row_cells(in, ds, train, nullptr, metrics, aupro);
     std::string titles;
     for (const auto& mk : metrics) titles += (titles.empty() ? "" : " / ") + metric_title(mk);
     per_class.push_back(
         {{"id", "class_" + ds + "_" + train}, {"title", fmt::format("{} per class ({})", ds, titles)},
-         {"dataset", ds}, {"train", train}, {"metrics", metrics}, {"columns", methods}, {"rows", trows},
+         {"dataset", ds}, {"train", train}, {"metrics", metrics}, {"columns", in.methods}, {"rows", trows},
          {"mean_row", {{"label", "mean"}, {"cells", mcells}, {"best", best_of(mcells, metrics, true)}}},
          {"training", fmt::format("prompts trained on {}", train)},
          {"caption", fmt::format("Evaluation data: {}; prompts trained on {}. {}. Values x100.", ds, train,
-                                 aupro_note)}});
+                                 aupro_note(aupro))}});
   }
+  return per_class;
+}
 
+}  // namespace detail_report
+
+nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& opts) {
+  using namespace detail_report;  // NOLINT: function scope only
+  if (opts.aupro != "anomalyclip" && opts.aupro != "mvtec")
+    TC_FAIL(ErrorKind::Usage, "report: --aupro '{}': expected anomalyclip or mvtec", opts.aupro);
+  if (!fs::is_directory(sweep_dir))
+    TC_FAIL(ErrorKind::Input, "report: '{}' is not a directory (expected a sweep output folder)", sweep_dir);
+  const Inputs in = collect(sweep_dir);
+  int cells_missing = 0;
+  json tables = cross_dataset_tables(in, opts.aupro, &cells_missing);
+  json per_class = per_class_tables(in, opts.aupro);
   return {{"format", "tokenclip-report"},
           {"version", 1},
-          {"sweep", sweep_name},
+          {"sweep", in.sweep_name},
           {"sweep_dir", fs::absolute(sweep_dir).lexically_normal().string()},
           {"aupro_variant", opts.aupro},
-          {"metrics_found", metrics_found},
+          {"metrics_found", in.metrics_found},
           {"cells_missing", cells_missing},
-          {"columns", methods},
+          {"columns", in.methods},
           {"tables", tables},
           {"per_class", per_class},
-          {"points", points},
-          {"missing", missing}};
+          {"points", in.points},
+          {"missing", in.missing}};
 }
 
 std::string render_markdown(const nlohmann::json& rep) {
