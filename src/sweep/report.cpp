@@ -604,8 +604,11 @@ std::string render_csv(const nlohmann::json& rep) {
   return csv;
 }
 
-std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir, const ReportOptions& opts) {
-  using namespace detail_report;  // NOLINT: function scope only
+// ---------------------------------------------------------------- render_html's parts
+
+namespace detail_report {
+
+std::string html_head(const json& rep) {
   std::string h =
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep report: " +
       html_escape(rep["sweep"].get<std::string>()) +
@@ -620,143 +623,180 @@ std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir,
                    html_escape(rep["sweep"].get<std::string>()), html_escape(rep["sweep_dir"].get<std::string>()),
                    rep["metrics_found"].get<int>(), html_escape(rep["aupro_variant"].get<std::string>()),
                    rep["missing"].size());
-  auto table = [&](const json& t) {
-    std::vector<std::string> metrics = metric_list(t);
-    std::string s = fmt::format("<h3>{}</h3>\n<table><caption>{}</caption>\n<tr><th>{}</th><th>trained on</th>",
-                                html_escape(t["title"].get<std::string>()),
-                                html_escape(t["caption"].get<std::string>()),
-                                t.contains("dataset") ? "class" : "dataset");
-    for (const auto& c : t["columns"]) s += "<th>" + html_escape(c.get<std::string>()) + "</th>";
-    s += "</tr>\n";
-    auto line = [&](const json& r, bool mean) {
-      std::string l = mean ? "<tr class=\"mean\"><td><b>mean</b></td><td></td>"
-                           : fmt::format("<tr><td>{}</td><td>{}</td>", html_escape(r["label"].get<std::string>()),
-                                         html_escape(r["train"].get<std::string>()));
-      for (size_t c = 0; c < t["columns"].size(); ++c) {
-        std::string txt = cell_text(r["cells"], r["best"], c, metrics, false);
-        bool miss = txt.find("missing") != std::string::npos;
-        l += fmt::format("<td{}>{}</td>", miss ? " class=\"missing\"" : "", txt);
-      }
-      return l + "</tr>\n";
-    };
-    for (const auto& r : t["rows"]) s += line(r, false);
-    s += line(t["mean_row"], true);
-    return s + "</table>\n";
-  };
-  h += "<h2>Cross-dataset tables</h2>\n";
-  for (const auto& t : rep["tables"]) h += table(t);
+  return h;
+}
 
-  // Training curves: loss against step, one line per point, one chart per training dataset.
+std::string html_table(const json& t) {
+  std::vector<std::string> metrics = metric_list(t);
+  std::string s = fmt::format("<h3>{}</h3>\n<table><caption>{}</caption>\n<tr><th>{}</th><th>trained on</th>",
+                              html_escape(t["title"].get<std::string>()),
+                              html_escape(t["caption"].get<std::string>()),
+                              t.contains("dataset") ? "class" : "dataset");
+  for (const auto& c : t["columns"]) s += "<th>" + html_escape(c.get<std::string>()) + "</th>";
+  s += "</tr>\n";
+  auto line = [&](const json& r, bool mean) {
+    std::string l = mean ? "<tr class=\"mean\"><td><b>mean</b></td><td></td>"
+                         : fmt::format("<tr><td>{}</td><td>{}</td>", html_escape(r["label"].get<std::string>()),
+                                       html_escape(r["train"].get<std::string>()));
+    for (size_t c = 0; c < t["columns"].size(); ++c) {
+      std::string txt = cell_text(r["cells"], r["best"], c, metrics, false);
+      bool miss = txt.find("missing") != std::string::npos;
+      l += fmt::format("<td{}>{}</td>", miss ? " class=\"missing\"" : "", txt);
+    }
+    return l + "</tr>\n";
+  };
+  for (const auto& r : t["rows"]) s += line(r, false);
+  s += line(t["mean_row"], true);
+  return s + "</table>\n";
+}
+
+using Curve = std::vector<std::pair<double, double>>;  // (step, loss)
+
+// The loss per step of a training log (step lines only; unreadable lines skipped), evenly
+// subsampled to at most max_points.
+Curve read_loss_curve(const std::string& log, int max_points) {
+  Curve xy;
+  std::string text = read_file(log);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t e = text.find('\n', pos);
+    if (e == std::string::npos) e = text.size();
+    json j = json::parse(text.substr(pos, e - pos), nullptr, false);
+    pos = e + 1;
+    if (j.is_discarded() || !j.is_object() || j.value("kind", std::string()) != "step") continue;
+    if (!j.contains("step") || !j["step"].is_number() || !j.contains("loss") || !j["loss"].is_number()) continue;
+    xy.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
+  }
+  if (static_cast<int>(xy.size()) > max_points) {
+    Curve sub;
+    for (int k = 0; k < max_points; ++k)
+      sub.push_back(xy[static_cast<size_t>(k) * (xy.size() - 1) / (max_points - 1)]);
+    xy.swap(sub);
+  }
+  return xy;
+}
+
+const char* curve_color(size_t method_index) {
   static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                  "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+  return colors[method_index % 10];
+}
+
+// One chart (SVG in a figure): the curves of the points trained on `train`, a line each,
+// coloured by method, with the method legend.
+std::string svg_chart(const std::vector<std::pair<const json*, Curve>>& curves,
+                      const std::vector<std::string>& methods, const std::string& train) {
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const auto& [p, xy] : curves)
+    for (const auto& [x, y] : xy) {
+      x0 = std::min(x0, x); x1 = std::max(x1, x);
+      if (std::isfinite(y)) { y0 = std::min(y0, y); y1 = std::max(y1, y); }
+    }
+  if (x1 <= x0) x1 = x0 + 1;
+  if (y1 <= y0) y1 = y0 + 1;
+  const double W = 560, H = 260, L = 50, R = 10, T = 10, B = 30;
+  std::string svg = fmt::format("<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">", W, H);
+  svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#444\"/>"
+                     "<line x1=\"{0}\" y1=\"{3}\" x2=\"{0}\" y2=\"{1}\" stroke=\"#444\"/>",
+                     L, H - B, W - R, T);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\">{:g}</text><text x=\"{}\" y=\"{}\" font-size=\"10\" "
+                     "text-anchor=\"end\">{:g}</text>", L, H - B + 12, x0, W - R, H - B + 12, x1);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{:.3g}</text><text x=\"{}\" "
+                     "y=\"{}\" font-size=\"10\" text-anchor=\"end\">{:.3g}</text>", L - 3, T + 8, y1, L - 3, H - B, y0);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">step</text>", (L + W) / 2, H - 4);
+  for (const auto& [p, xy] : curves) {
+    size_t mi = std::find(methods.begin(), methods.end(), (*p)["method"].get<std::string>()) - methods.begin();
+    std::string ptsattr;
+    for (const auto& [x, y] : xy) {
+      if (!std::isfinite(y)) continue;
+      ptsattr += fmt::format("{:.1f},{:.1f} ", L + (x - x0) / (x1 - x0) * (W - L - R),
+                             H - B - (y - y0) / (y1 - y0) * (H - T - B));
+    }
+    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.2\" points=\"{}\"><title>{}</title></polyline>",
+                       curve_color(mi), ptsattr, html_escape((*p)["label"].get<std::string>()));
+  }
+  svg += "</svg><figcaption>prompts trained on " + html_escape(train) + ": ";
+  for (size_t mi = 0; mi < methods.size(); ++mi)
+    svg += fmt::format("<span style=\"color:{}\">&#9632; {}</span> ", curve_color(mi), html_escape(methods[mi]));
+  return svg + "</figcaption></figure>\n";
+}
+
+// Training curves: loss against step, one line per point, one chart per training dataset.
+std::string html_training_curves(const json& rep, const std::string& sweep_dir, const ReportOptions& opts) {
   std::map<std::string, std::vector<const json*>> by_train;
   for (const auto& p : rep["points"]) by_train[p["train"].get<std::string>()].push_back(&p);
+  std::string h;
   if (!by_train.empty()) h += "<h2>Training curves (loss per step)</h2>\n";
   std::vector<std::string> methods;
   for (const auto& c : rep["columns"]) methods.push_back(c.get<std::string>());
   for (const auto& [train, pts] : by_train) {
-    std::vector<std::pair<const json*, std::vector<std::pair<double, double>>>> curves;
-    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+    std::vector<std::pair<const json*, Curve>> curves;
     for (const json* p : pts) {
       std::string log = train_dir(sweep_dir, (*p)["id"].get<std::string>()) + "/log.jsonl";
       if (!file_exists(log)) continue;
-      std::vector<std::pair<double, double>> xy;
-      std::string text = read_file(log);
-      size_t pos = 0;
-      while (pos < text.size()) {
-        size_t e = text.find('\n', pos);
-        if (e == std::string::npos) e = text.size();
-        json j = json::parse(text.substr(pos, e - pos), nullptr, false);
-        pos = e + 1;
-        if (j.is_discarded() || !j.is_object() || j.value("kind", std::string()) != "step") continue;
-        if (!j.contains("step") || !j["step"].is_number() || !j.contains("loss") || !j["loss"].is_number()) continue;
-        xy.emplace_back(j["step"].get<double>(), j["loss"].get<double>());
-      }
-      if (xy.empty()) continue;
-      if (static_cast<int>(xy.size()) > opts.max_curve_points) {
-        std::vector<std::pair<double, double>> sub;
-        for (int k = 0; k < opts.max_curve_points; ++k)
-          sub.push_back(xy[static_cast<size_t>(k) * (xy.size() - 1) / (opts.max_curve_points - 1)]);
-        xy.swap(sub);
-      }
-      for (const auto& [x, y] : xy) {
-        x0 = std::min(x0, x); x1 = std::max(x1, x);
-        if (std::isfinite(y)) { y0 = std::min(y0, y); y1 = std::max(y1, y); }
-      }
-      curves.emplace_back(p, std::move(xy));
+      Curve xy = read_loss_curve(log, opts.max_curve_points);
+      if (!xy.empty()) curves.emplace_back(p, std::move(xy));
     }
-    if (curves.empty()) continue;
-    if (x1 <= x0) x1 = x0 + 1;
-    if (y1 <= y0) y1 = y0 + 1;
-    const double W = 560, H = 260, L = 50, R = 10, T = 10, B = 30;
-    std::string svg = fmt::format("<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">", W, H);
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#444\"/>"
-                       "<line x1=\"{0}\" y1=\"{3}\" x2=\"{0}\" y2=\"{1}\" stroke=\"#444\"/>",
-                       L, H - B, W - R, T);
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\">{:g}</text><text x=\"{}\" y=\"{}\" font-size=\"10\" "
-                       "text-anchor=\"end\">{:g}</text>", L, H - B + 12, x0, W - R, H - B + 12, x1);
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{:.3g}</text><text x=\"{}\" "
-                       "y=\"{}\" font-size=\"10\" text-anchor=\"end\">{:.3g}</text>", L - 3, T + 8, y1, L - 3, H - B, y0);
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">step</text>", (L + W) / 2, H - 4);
-    for (const auto& [p, xy] : curves) {
-      size_t mi = std::find(methods.begin(), methods.end(), (*p)["method"].get<std::string>()) - methods.begin();
-      std::string ptsattr;
-      for (const auto& [x, y] : xy) {
-        if (!std::isfinite(y)) continue;
-        ptsattr += fmt::format("{:.1f},{:.1f} ", L + (x - x0) / (x1 - x0) * (W - L - R),
-                               H - B - (y - y0) / (y1 - y0) * (H - T - B));
-      }
-      svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.2\" points=\"{}\"><title>{}</title></polyline>",
-                         colors[mi % 10], ptsattr, html_escape((*p)["label"].get<std::string>()));
+    if (!curves.empty()) h += svg_chart(curves, methods, train);
+  }
+  return h;
+}
+
+// Heatmap thumbnails: the first pictures of one point per (method, training, evaluation dataset).
+std::string html_thumbnails(const json& rep, const std::string& sweep_dir, const ReportOptions& opts) {
+  if (opts.thumbnails <= 0 || rep["points"].empty()) return "";
+  std::string th;
+  std::set<std::string> shown_pairs;
+  for (const auto& p : rep["points"])
+    for (const auto& ds : p["evals"]) {
+      std::string key = p["method"].get<std::string>() + "\n" + p["train"].get<std::string>() + "\n" + ds.get<std::string>();
+      std::string dir = eval_dir(sweep_dir, p["id"].get<std::string>(), ds.get<std::string>()) + "/pictures";
+      if (shown_pairs.count(key) || !fs::is_directory(dir)) continue;
+      std::vector<std::string> pngs;
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().extension() == ".png") pngs.push_back(e.path().string());
+      if (pngs.empty()) continue;
+      std::sort(pngs.begin(), pngs.end());
+      shown_pairs.insert(key);
+      for (int k = 0; k < opts.thumbnails && k < static_cast<int>(pngs.size()); ++k)
+        th += fmt::format("<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{} on {}"
+                          "<br>{}</figcaption></figure>\n",
+                          base64_encode(thumbnail_png(read_file(pngs[k]), opts.thumbnail_width)), html_escape(fs::path(pngs[k]).filename().string()),
+                          html_escape(p["label"].get<std::string>()), html_escape(ds.get<std::string>()),
+                          html_escape(fs::path(pngs[k]).filename().string()));
     }
-    svg += "</svg><figcaption>prompts trained on " + html_escape(train) + ": ";
-    for (size_t mi = 0; mi < methods.size(); ++mi)
-      svg += fmt::format("<span style=\"color:{}\">&#9632; {}</span> ", colors[mi % 10], html_escape(methods[mi]));
-    h += svg + "</figcaption></figure>\n";
-  }
+  return th.empty() ? "" : "<h2>Heatmap thumbnails</h2>\n" + th;
+}
 
-  // Heatmap thumbnails: the first pictures of one point per (method, dataset).
-  if (opts.thumbnails > 0 && !rep["points"].empty()) {
-    std::string th;
-    std::set<std::string> shown_pairs;
-    for (const auto& p : rep["points"])
-      for (const auto& ds : p["evals"]) {
-        std::string key = p["method"].get<std::string>() + "\n" + p["train"].get<std::string>() + "\n" + ds.get<std::string>();
-        std::string dir = eval_dir(sweep_dir, p["id"].get<std::string>(), ds.get<std::string>()) + "/pictures";
-        if (shown_pairs.count(key) || !fs::is_directory(dir)) continue;
-        std::vector<std::string> pngs;
-        for (const auto& e : fs::directory_iterator(dir))
-          if (e.path().extension() == ".png") pngs.push_back(e.path().string());
-        if (pngs.empty()) continue;
-        std::sort(pngs.begin(), pngs.end());
-        shown_pairs.insert(key);
-        for (int k = 0; k < opts.thumbnails && k < static_cast<int>(pngs.size()); ++k)
-          th += fmt::format("<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{} on {}"
-                            "<br>{}</figcaption></figure>\n",
-                            base64_encode(thumbnail_png(read_file(pngs[k]), opts.thumbnail_width)), html_escape(fs::path(pngs[k]).filename().string()),
-                            html_escape(p["label"].get<std::string>()), html_escape(ds.get<std::string>()),
-                            html_escape(fs::path(pngs[k]).filename().string()));
-      }
-    if (!th.empty()) h += "<h2>Heatmap thumbnails</h2>\n" + th;
+std::string html_points_table(const json& rep) {
+  if (rep["points"].empty()) return "";
+  std::string h = "<h2>Points</h2>\n<table><tr><th>index</th><th>id</th><th>label</th><th>trained on</th><th>state</th>"
+                  "<th>overrides</th><th>configs</th></tr>\n";
+  for (const auto& p : rep["points"]) {
+    std::string ov, cf;
+    for (auto it = p["overrides"].begin(); it != p["overrides"].end(); ++it)
+      ov += (ov.empty() ? "" : ", ") + it.key() + "=" + it.value().get<std::string>();
+    for (const auto& f : p["config_files"]) cf += (cf.empty() ? "" : "<br>") + html_escape(f.get<std::string>());
+    h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     p["index"].get<int>(), html_escape(p["id"].get<std::string>()),
+                     html_escape(p["label"].get<std::string>()), html_escape(p["train"].get<std::string>()),
+                     html_escape(p["state"].get<std::string>()), html_escape(ov), cf);
   }
+  return h + "</table>\n";
+}
 
+}  // namespace detail_report
+
+std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir, const ReportOptions& opts) {
+  using namespace detail_report;  // NOLINT: function scope only
+  std::string h = html_head(rep);
+  h += "<h2>Cross-dataset tables</h2>\n";
+  for (const auto& t : rep["tables"]) h += html_table(t);
+  h += html_training_curves(rep, sweep_dir, opts);
+  h += html_thumbnails(rep, sweep_dir, opts);
   h += "<h2>Per-class tables</h2>\n";
-  for (const auto& t : rep["per_class"]) h += table(t);
-  if (!rep["points"].empty()) {
-    h += "<h2>Points</h2>\n<table><tr><th>index</th><th>id</th><th>label</th><th>trained on</th><th>state</th>"
-         "<th>overrides</th><th>configs</th></tr>\n";
-    for (const auto& p : rep["points"]) {
-      std::string ov, cf;
-      for (auto it = p["overrides"].begin(); it != p["overrides"].end(); ++it)
-        ov += (ov.empty() ? "" : ", ") + it.key() + "=" + it.value().get<std::string>();
-      for (const auto& f : p["config_files"]) cf += (cf.empty() ? "" : "<br>") + html_escape(f.get<std::string>());
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       p["index"].get<int>(), html_escape(p["id"].get<std::string>()),
-                       html_escape(p["label"].get<std::string>()), html_escape(p["train"].get<std::string>()),
-                       html_escape(p["state"].get<std::string>()), html_escape(ov), cf);
-    }
-    h += "</table>\n";
-  }
+  for (const auto& t : rep["per_class"]) h += html_table(t);
+  h += html_points_table(rep);
   return h + "</body></html>\n";
 }
 
