@@ -14,6 +14,7 @@
 #include "sweep/state.h"
 #include "sweep/sweep.h"
 #include "sweep/sweep_support.h"
+#include "util/check.h"
 #include "util/fs.h"
 
 namespace tc::sweep {
