@@ -146,11 +146,11 @@ Decoded decode(const std::string& path, const char* what) {
     d.s16 = std::move(p.s16);
     return d;
   }
+#if TOKENCLIP_HAVE_OPENCV
   if (format == Format::Jpeg) {
     const std::string defect = jpeg_defect(bytes);
     TC_CHECK_INPUT(defect.empty(), "cannot decode {} '{}': {}", what, path, defect);
   }
-#if TOKENCLIP_HAVE_OPENCV
   cv::Mat m;
   try {
     MuteCerr mute;

@@ -45,6 +45,7 @@ tools cmp_metrics "$WORK/e1/metrics.json" "$WORK/score.json" 0 && pass || fail "
 run "$TOKENCLIP" eval --checkpoint "$CK" --data "$TRAIN" --out "$WORK/guard"
 expect_rc 2 "eval on the training dataset"
 expect_err "is not zero-shot" "protocol guard message"
+expect_err "give it its own name: tokenclip prep LAYOUT --root DIR --out FILE --name NEW_NAME" "the guard says how to rename"
 
 # Another backbone (random tiny of seed 1, written as a weights file) is refused.
 run "$TOKENCLIP" convert-weights --model.init_seed 1 --out "$WORK/seed1.h5"
