@@ -123,29 +123,27 @@ class MpiComm final : public Communicator {
     detail::wait_requests("barrier", 0, &r, 1);
   }
   void send(const void* data, size_t bytes, int dest) override {
-    const auto* p = static_cast<const char*>(data);
-    const std::string what = fmt::format("send to rank {}", dest);
-    for (size_t off = 0; off < bytes; off += kChunkBytes) {
-      const int n = static_cast<int>(std::min(kChunkBytes, bytes - off));
-      MPI_Request r;
-      mpi_check(MPI_Isend(p + off, n, MPI_BYTE, dest, kTag, MPI_COMM_WORLD, &r), "send");
-      detail::wait_requests(what.c_str(), static_cast<size_t>(n), &r, 1);
-    }
+    transfer(const_cast<void*>(data), bytes, dest, true);  // only read: MPI_Isend takes const
   }
-  void recv(void* data, size_t bytes, int src) override {
-    auto* p = static_cast<char*>(data);
-    const std::string what = fmt::format("recv from rank {}", src);
-    for (size_t off = 0; off < bytes; off += kChunkBytes) {
-      const int n = static_cast<int>(std::min(kChunkBytes, bytes - off));
-      MPI_Request r;
-      mpi_check(MPI_Irecv(p + off, n, MPI_BYTE, src, kTag, MPI_COMM_WORLD, &r), "recv");
-      detail::wait_requests(what.c_str(), static_cast<size_t>(n), &r, 1);
-    }
-  }
+  void recv(void* data, size_t bytes, int src) override { transfer(data, bytes, src, false); }
 
  private:
   static constexpr size_t kChunkBytes = size_t{1} << 30;
   static constexpr int kTag = 7;
+
+  // Point-to-point in chunks (MPI counts are int), each waited for within the bound.
+  void transfer(void* data, size_t bytes, int peer, bool sending) {
+    auto* p = static_cast<char*>(data);
+    const std::string what = (sending ? "send to rank " : "recv from rank ") + std::to_string(peer);
+    for (size_t off = 0; off < bytes; off += kChunkBytes) {
+      const int n = static_cast<int>(std::min(kChunkBytes, bytes - off));
+      MPI_Request r;
+      mpi_check(sending ? MPI_Isend(p + off, n, MPI_BYTE, peer, kTag, MPI_COMM_WORLD, &r)
+                        : MPI_Irecv(p + off, n, MPI_BYTE, peer, kTag, MPI_COMM_WORLD, &r),
+                sending ? "send" : "recv");
+      detail::wait_requests(what.c_str(), static_cast<size_t>(n), &r, 1);
+    }
+  }
 
   void reduce(void* data, size_t count, DType t, MPI_Op op) {
     if (count == 0) return;

@@ -87,8 +87,9 @@ bool receive_announcement(std::vector<std::string>& ops, int* src) {
                       "longer than the timeout); waiting: {}",
                       what, rank, how, silent.size() > 1 ? "s" : "", rank_list(silent), grace, who);
   else
-    msg = fmt::format("{} on rank {} did not complete: {}; every rank is waiting ({}), so the ranks are in "
-                      "operations that do not match (a bug)", what, rank, how, who);
+    msg = fmt::format("{} on rank {} did not complete: {}; every rank is waiting, in operations that do not "
+                      "match ({}): a rank left the sequence of operations the others follow (after an error "
+                      "it handled, or a bug)", what, rank, how, who);
   end_job(msg, fmt::format("a rank that is legitimately this slow (rank 0 alone writing a large checkpoint, "
                            "pictures or a cache; an uneven shard) needs a larger limit: --runtime.comm_timeout_s "
                            "(now {:.0f} s) or comm_timeout_s in [runtime]", timeout));

@@ -29,6 +29,14 @@ rank_pid() {
 fault_time() { sed -n 's/.*TOKENCLIP_TEST_FAULT: .*(unix time \([0-9.]*\)).*/\1/p' <<<"$ERR" | head -1; }
 # ended_after_fault: seconds from the hook's fault to the end of the last run (which ended at END)
 ended_after_fault() { local f; f=$(fault_time); [ -n "$f" ] && echo "$END - $f" | bc || echo 999; }
+# wait_steps DIR N MPIEXEC_PID: until the run in DIR has logged N steps (or the job ended)
+wait_steps() {
+  for _ in $(seq 1 600); do
+    [ "$(steps_logged "$1")" -ge "$2" ] && return
+    kill -0 "$3" 2>/dev/null || return
+    sleep 0.2
+  done
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
 steps_logged() { local n; n=$(grep -c '"kind":"step"' "$1/log.jsonl" 2>/dev/null); echo "${n:-0}"; }
 # alive PID: a process that exists and is not a zombie (pid 1 may take a while to reap orphans)
@@ -62,11 +70,7 @@ expect_timeout() {
 $MPI -n 2 "$TOKENCLIP" "${TRAIN[@]}" --train.epochs 50 --out "$WORK/stop" --runtime.comm_timeout_s $T \
   >"$WORK/stop.out" 2>"$WORK/stop.err" &
 MPIPID=$!
-for _ in $(seq 1 600); do
-  [ "$(steps_logged "$WORK/stop")" -ge 2 ] && break
-  kill -0 $MPIPID 2>/dev/null || break
-  sleep 0.2
-done
+wait_steps "$WORK/stop" 2 $MPIPID
 R0=$(rank_pid $MPIPID 0); R1=$(rank_pid $MPIPID 1)
 if [ -n "$R0" ] && [ -n "$R1" ]; then
   T0=$(now)
@@ -125,11 +129,7 @@ grep -q "recv from rank 1 on rank 0 did not complete" <<<"$ERR" && pass || fail 
 $MPI -n 2 "$TOKENCLIP" "${TRAIN[@]}" --train.epochs 3 --out "$WORK/slow" --runtime.comm_timeout_s 12 \
   >"$WORK/slow.out" 2>"$WORK/slow.err" &
 MPIPID=$!
-for _ in $(seq 1 600); do
-  [ "$(steps_logged "$WORK/slow")" -ge 1 ] && break
-  kill -0 $MPIPID 2>/dev/null || break
-  sleep 0.2
-done
+wait_steps "$WORK/slow" 1 $MPIPID
 R1=$(rank_pid $MPIPID 1)
 [ -n "$R1" ] && { kill -STOP "$R1"; sleep 3; kill -CONT "$R1"; }
 wait $MPIPID; RC=$?
