@@ -118,7 +118,7 @@ class NcclComm final : public Communicator {
     int32_t id_failed = made != ncclSuccess ? 1 : 0;
     mpi_->allreduce_max(&id_failed, 1, DType::I32);
     nccl_check(made, "ncclGetUniqueId", nullptr);
-    TC_CHECK_USAGE(!id_failed, "rank {}: rank 0 could not create the NCCL unique id (see its message)", rank_);
+    if (id_failed) TC_FAIL(ErrorKind::Dist, "rank {}: rank 0 could not create the NCCL unique id (see its message)", rank_);
     mpi_->broadcast(&id, sizeof id, 0);
     // Blocking without a limit of its own: a rank that dies in here is left to the launcher.
     nccl_check(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank", comm_);
