@@ -81,6 +81,7 @@ struct FeatureFile {
   H5::H5File file;
   H5::DataSet embed, global;
   std::vector<H5::DataSet> tokens;
+  h5::DiscardOnUnwind discard{file};  // last: runs before the datasets and the file close
 
   FeatureFile(const std::string& path, int64_t rows, const clip::ClipConfig& c) : file(path, H5F_ACC_TRUNC) {
     const hsize_t D = static_cast<hsize_t>(c.embed_dim), T = static_cast<hsize_t>(1 + c.num_patches());
@@ -242,6 +243,7 @@ int run_encode(Invocation& inv) {
       prog.update(b1 - b0);
     }
     prog.finish();
+    h5::flush_file(ff.file, target);
   }
   comm->barrier();
   if (env.rank == 0) {
@@ -262,10 +264,13 @@ int run_encode(Invocation& inv) {
           }
         }
         write_image_sources(ff.file, model, inv, reader ? data_path : "", n_total, paths);
+        h5::flush_file(ff.file, out);
         ff.file.close();
       } else {
         H5::H5File f(final_path->tmp(), H5F_ACC_RDWR);
+        h5::DiscardOnUnwind discard(f);
         write_image_sources(f, model, inv, reader ? data_path : "", n_total, paths);
+        h5::flush_file(f, out);
       }
     } catch (const H5::Exception& e) {
       TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
@@ -313,6 +318,7 @@ int run_encode_text(Invocation& inv) {
   AtomicPath ap(out);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    h5::DiscardOnUnwind discard(f);
     write_provenance(f, model, inv, "tokenclip-text-encoded");
     h5::put_attr_str(f, "tokenizer", tok.kind());
     hsize_t d2[2] = {static_cast<hsize_t>(M), static_cast<hsize_t>(ctx)};
@@ -322,6 +328,7 @@ int run_encode_text(Invocation& inv) {
     f.createDataSet("text_embed", H5::PredType::IEEE_F32LE, H5::DataSpace(2, e2))
         .write(emb.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
     write_strings(f, "texts", texts);
+    h5::flush_file(f, out);
     f.close();
   } catch (const H5::Exception& e) {
     TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());

@@ -10,6 +10,7 @@
 #include "sweep/runner.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
+#include "train/stop_signal.h"
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -33,7 +34,9 @@ class CommandPointRunner : public sweep::PointRunner {
     set_flag(inv, "data", job.data->path, true);
     if (!job.data->cache.empty()) set_flag(inv, "cache", job.data->cache, true);
     set_flag(inv, "out", job.run_dir, true);
-    if (job.resume) set_flag(inv, "resume", "true", false);
+    // The point's training folder is the sweep's own: an interrupted run is resumed; one that
+    // stopped before its first checkpoint is started again.
+    set_flag(inv, job.resume ? "resume" : "overwrite", "true", false);
     call(inv);
   }
 
@@ -95,6 +98,8 @@ class CommandPointRunner : public sweep::PointRunner {
   void call(Invocation& inv) const {
     inv.cfg.check_required();
     int rc = command(inv.command).run(inv);
+    if (rc == train::kExitStopped)
+      throw sweep::StageStopped(fmt::format("'{}' stopped on a signal after writing its checkpoint", inv.command_line));
     if (rc != 0) TC_RUNTIME_ERROR("'{}' exited with code {}", inv.command_line, rc);
   }
 
@@ -169,9 +174,11 @@ int run_sweep(Invocation& inv) {
                   "%d failed before\n", sum.ran, sum.succeeded, sum.failed, sum.skipped_done,
                   sum.skipped_running, sum.skipped_failed);
       for (const auto& f : sum.failures) std::printf("  failed: %s\n", f.c_str());
+      if (!sum.stopped.empty()) std::printf("  stopped on a signal (resumes when run again): %s\n", sum.stopped.c_str());
       std::fflush(stdout);
     }
     comm->barrier();  // the summary is out before a failure code ends the MPI job
+    if (!sum.stopped.empty()) return train::kExitStopped;
     return sum.failed > 0 ? static_cast<int>(ErrorKind::Runtime) : 0;
   }
 

@@ -203,11 +203,7 @@ void write_effective_config(const Invocation& inv, const std::string& dir, const
 // ---------------------------------------------------------------- main
 
 static int report_error(const Error& e) {
-  std::string msg = fmt::format("tokenclip: error ({}): {}", error_kind_name(e.kind()), e.message());
-  if (!e.hint().empty()) msg += fmt::format("\n  hint: {}", e.hint());
-  if (!e.where().empty() && e.kind() != ErrorKind::Usage) msg += fmt::format("\n  at {}", e.where());
-  if (log::options().world > 1) msg = fmt::format("[rank {}] {}", log::options().rank, msg);
-  std::fprintf(stderr, "%s\n", msg.c_str());
+  std::fprintf(stderr, "%s\n", error_report(e).c_str());
   std::fflush(stderr);
   return e.exit_code();
 }
@@ -343,6 +339,8 @@ int run_main(int argc, char** argv) {
     return report_error(e);
   } catch (const std::exception& e) {
     return report_error(Error(ErrorKind::Runtime, e.what()));
+  } catch (...) {  // e.g. H5::Exception, which is no std::exception: still a message and an exit code
+    return report_error(Error(ErrorKind::Runtime, "unexpected exception of a type that carries no message"));
   }
 }
 

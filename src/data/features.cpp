@@ -237,6 +237,7 @@ FeatureCacheWriter::FeatureCacheWriter(const std::string& path, const FeatureKey
     impl_->done_flags.assign(static_cast<size_t>(rows), 0);
     if (rows > 0) impl_->done.read(impl_->done_flags.data(), H5::PredType::NATIVE_UINT8);
   } catch (const H5::Exception& e) {
+    h5::discard_writes(impl_->file);  // rows already flushed stay; a failed close would crash HDF5
     TC_RUNTIME_ERROR("feature cache '{}': cannot create: {}", path, e.getDetailMsg());
   }
 }
@@ -273,12 +274,14 @@ void FeatureCacheWriter::write(int64_t row, const FeatureRows& rows) {
     impl_->done.write(impl_->done_flags.data() + row, H5::PredType::NATIVE_UINT8, msp, fsp);
     impl_->file.flush(H5F_SCOPE_GLOBAL);
   } catch (const H5::Exception& e) {
+    h5::discard_writes(impl_->file);  // rows flushed before stay done; these are redone next time
     TC_RUNTIME_ERROR("feature cache '{}': write failed: {}", impl_->path, e.getDetailMsg());
   }
 }
 
 void FeatureCacheWriter::close() {
   if (impl_ && impl_->file.getId() >= 0) {
+    h5::flush_file(impl_->file, impl_->path);
     impl_->global.close();
     impl_->done.close();
     for (auto& t : impl_->tokens) t.close();

@@ -710,6 +710,16 @@ std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir,
 
 ReportFiles write_report(const std::string& sweep_dir, const std::string& out_dir, const ReportOptions& opts) {
   nlohmann::json rep = build_report(sweep_dir, opts);
+  // Empty tables would read as a finished report; say why there is none instead.
+  if (rep["metrics_found"].get<int>() == 0) {
+    const size_t n = rep["points"].size();
+    TC_FAIL_HINT(ErrorKind::Input,
+                 n > 0 ? fmt::format("`tokenclip sweep status --out {}` shows where its points stand", sweep_dir)
+                       : std::string("give a sweep output folder (tokenclip sweep run) or a folder of "
+                                     "eval outputs"),
+                 "report: no metrics.json under '{}'{}; nothing written", sweep_dir,
+                 n > 0 ? fmt::format(" (the sweep has {} point(s), none evaluated yet)", n) : "");
+  }
   make_dirs(out_dir);
   ReportFiles f;
   f.metrics_found = rep["metrics_found"].get<int>();

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -61,10 +62,18 @@ struct RunOptions {
   int visualize = 0;
 };
 
+// Thrown by a PointRunner stage that stopped early on a signal after saving what it resumes
+// from (train's exit code 75 on SIGTERM/SIGUSR1): the point is neither done nor failed; its
+// lock is released and run_points returns at once with `stopped` set.
+struct StageStopped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct RunSummary {
   int ran = 0, succeeded = 0, failed = 0;
   int skipped_done = 0, skipped_running = 0, skipped_failed = 0;
   std::vector<std::string> failures;  // "index id label: stage: error"
+  std::string stopped;                // the stage that stopped on a signal ("" = none)
 };
 
 RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner& runner,

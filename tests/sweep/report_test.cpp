@@ -210,6 +210,19 @@ TEST(SweepReport, FolderWithoutManifest) {
   EXPECT_NEAR(ii["rows"][0]["cells"][1]["image_auroc"]["mean"].get<double>(), 50.0, 1e-9);
 }
 
+TEST(SweepReport, RefusesAFolderWithoutMetrics) {
+  TempDir d;
+  std::string rdir = d.path + "/report";
+  try {
+    write_report(d.path, rdir);
+    ADD_FAILURE() << "wrote a report of an empty folder";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Input);
+    EXPECT_NE(e.message().find("no metrics.json under '" + d.path + "'"), std::string::npos) << e.message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(rdir)) << "the refused report left its folder";
+}
+
 TEST(SweepReport, Base64KnownAnswers) {  // RFC 4648 section 10
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");

@@ -259,6 +259,40 @@ TEST(SweepRunner, FailedPointIsRecordedAndOthersGoOn) {
   EXPECT_FALSE(file_exists(point_dir(out, bad) + "/failed.json"));
 }
 
+// A training stopped on a signal (train exit 75: a Slurm time limit) leaves its point neither
+// done nor failed, releases the lock and ends the run at once; the next run resumes it.
+TEST(SweepRunner, StoppedTrainingEndsTheRunAndResumesNextTime) {
+  TempDir d;
+  Manifest m = make_sweep(d, 2);
+  std::string out = d.path + "/out";
+  const Point& p0 = m.points[0];
+  RecordingRunner r(d.path + "/calls.log");
+  r.on_train = [&](const TrainJob& j) {
+    write_text(j.run_dir + "/checkpoint.h5", "step 3");  // what the stopped trainer leaves
+    throw StageStopped("'tokenclip train ...' stopped on a signal after writing its checkpoint");
+  };
+  auto comm = dist::make_communicator("single");
+  RunOptions o;
+  o.all = true;
+  o.progress = false;
+  RunSummary s = run_points(m, out, r, *comm, o);
+  EXPECT_THAT(s.stopped, HasSubstr("point 0 " + p0.id + ": 'tokenclip train ...' stopped on a signal"));
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_EQ(s.succeeded, 0);
+  PointStatus st = point_status(out, p0);
+  EXPECT_EQ(st.state, State::Pending);
+  EXPECT_FALSE(st.lock) << "the stopped point kept its lock";
+  EXPECT_FALSE(file_exists(point_dir(out, p0.id) + "/failed.json"));
+  EXPECT_EQ(count_calls(d.path + "/calls.log")["train " + m.points[1].id], 0) << "went on after the stop";
+
+  bool resumed = false;
+  r.on_train = [&](const TrainJob& j) { resumed = resumed || (j.point->id == p0.id && j.resume); };
+  RunSummary again = run_points(m, out, r, *comm, o);
+  EXPECT_TRUE(again.stopped.empty());
+  EXPECT_EQ(again.succeeded, 2);
+  EXPECT_TRUE(resumed) << "the stopped training was not resumed";
+}
+
 TEST(SweepRunner, MissingDataFileFailsThePointNamingIt) {
   TempDir d;
   Manifest m = make_sweep(d, 1);

@@ -14,6 +14,10 @@ with h5py following docs/FORMATS.md, and comparisons done independently of token
   pixel_null METRICS.json          the pixel metrics are null (image-only dataset)
   pngs DIR MIN                     at least MIN valid PNG files under DIR (opened with PIL)
   times LOG [SKIP]                 median of the time_* fields over step lines (after SKIP)
+  set_value FILE DATASET VALUE     the first element of DATASET (e.g. learnable/base.ctx_normal)
+                                   becomes VALUE (nan, inf, ...), in place
+  dup_class SRC DST                a copy of dataset SRC whose last class name repeats the first
+  steps LOG                        prints the global_step of every step line, space separated
 Exit 0 on success; a failing check prints what differs and exits 1.
 """
 import hashlib
@@ -206,6 +210,32 @@ def times(path, skip="0"):
     return 0
 
 
+def set_value(path, name, value):
+    with h5py.File(path, "r+") as f:
+        d = f[name]
+        a = d[()]
+        a.reshape(-1)[0] = float(value)
+        d[...] = a
+    return 0
+
+
+def dup_class(src, dst):
+    import shutil
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        names = list(f["class_names"].asstr()[:])
+        assert len(names) >= 2, "needs two classes"
+        names[-1] = names[0]
+        del f["class_names"]
+        f.create_dataset("class_names", data=names, dtype=h5py.string_dtype("utf-8"))
+    return 0
+
+
+def steps(path):
+    print(" ".join(str(j["global_step"]) for j in step_lines(path)))
+    return 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "subset":
@@ -214,5 +244,6 @@ if __name__ == "__main__":
     fn = {"cmp_ckpt": lambda a: cmp_ckpt(a[0], a[1], a[2], a[3:]), "ckpt_step": lambda a: ckpt_step(a[0]),
           "cmp_losses": lambda a: cmp_losses(*a), "cmp_metrics": lambda a: cmp_metrics(*a),
           "pixel_null": lambda a: pixel_null(a[0]), "pngs": lambda a: pngs(*a),
-          "times": lambda a: times(*a)}[cmd]
+          "times": lambda a: times(*a), "set_value": lambda a: set_value(*a),
+          "dup_class": lambda a: dup_class(*a), "steps": lambda a: steps(a[0])}[cmd]
     sys.exit(fn(args))
