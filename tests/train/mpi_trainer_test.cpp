@@ -174,6 +174,7 @@ TEST(Trainer, SignalOnOneRankStopsEveryRankWithACheckpoint) {
   auto resumed = train_with(*comm, 6, 3, d, 0, /*resume=*/true, &r);
   EXPECT_EQ(r.stopped_by, 0);
   EXPECT_EQ(r.steps, 12);
+  // Bit for bit: same world size and threads as the uninterrupted run (see ResumeIsBitIdentical).
   EXPECT_TRUE(torch::equal(full, resumed)) << (full - resumed).abs().max().item<float>();
   // Outside training the signals have their previous (default) action again.
   struct sigaction now;
