@@ -314,7 +314,7 @@ TC_REGISTER_COMMAND(Command{
      flag_bool("dump-maps", "write OUT/maps.h5: blurred maps, scores, token probabilities, assignments"),
      flag_int("visualize", "none", "pictures: none, anomalous, all, or N per class (best/worst picks)", 0,
               {"none", "anomalous", "all"}),
-     flag_string("aupro", "", "AUPRO variant(s): anomalyclip, mvtec or both (default: eval.aupro)")},
+     flag_choice("aupro", "", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s); when not given, eval.aupro decides")},
     "", "", 0, 0, 30, detail_eval::run_eval});
 
 TC_REGISTER_COMMAND(Command{
@@ -325,7 +325,7 @@ TC_REGISTER_COMMAND(Command{
     {flag_string("maps", "", "maps file (tokenclip-maps HDF5)", true),
      flag_string("data", "", "the dataset the maps were computed on", true),
      flag_string("out", "", "metrics JSON file to write", true),
-     flag_string("aupro", "", "AUPRO variant(s): anomalyclip, mvtec or both (default: eval.aupro)")},
+     flag_choice("aupro", "", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s); when not given, eval.aupro decides")},
     "", "", 0, 0, 31, detail_eval::run_score});
 
 }  // namespace tc::app

@@ -84,6 +84,9 @@ expect_err "option '--visualize': value 'foo' is not an integer; expected an int
 run "$TOKENCLIP" eval --checkpoint "$WORK/none.h5" --data "$WORK/none.h5" --out "$WORK/e" --visualize -3
 expect_rc 2 "--visualize -3"
 expect_err "option '--visualize': value '-3' is out of range" "--visualize -3 names the flag"
+run "$TOKENCLIP" score --maps "$WORK/none.h5" --data "$WORK/none.h5" --out "$WORK/s.json" --aupro foo
+expect_rc 2 "--aupro foo (before any file is opened)"
+expect_err "option '--aupro': value 'foo' is not allowed; expected one of: anomalyclip, mvtec, both" "--aupro choices"
 run "$TOKENCLIP" encode --out "$WORK/x.h5" --images "$WORK" --vv-from 0
 expect_rc 2 "--vv-from 0"
 expect_err "option '--vv-from': value '0' is out of range; expected an integer >= 1, or one of: none, off" "--vv-from range"
