@@ -147,6 +147,11 @@ static Parsed parse_float(const std::string& s, double* out) {
   return Parsed::Ok;
 }
 
+// Every integer option is read into an `int` somewhere (sizes, counts, blocks, seeds): beyond
+// 32 bits a value would wrap silently (synth --size 4294967328 became 32), so it is refused here.
+constexpr int64_t kIntLimit = 2147483647;
+static bool fits_int32(int64_t v) { return v >= -kIntLimit - 1 && v <= kIntLimit; }
+
 static bool in_range(const Spec& sp, double v) {
   if (sp.min && (sp.min_exclusive ? !(v > *sp.min) : !(v >= *sp.min))) return false;
   if (sp.max && (sp.max_exclusive ? !(v < *sp.max) : !(v <= *sp.max))) return false;
@@ -172,6 +177,7 @@ std::string normalise_value(const Spec& sp, const std::string& raw, const std::s
       int64_t i = 0;
       Parsed p = parse_int(v, &i);
       if (p == Parsed::Malformed) bad("is not an integer");
+      if (p == Parsed::Ok && !fits_int32(i)) bad(fmt::format("is out of range (integers are at most {})", kIntLimit));
       if (p == Parsed::OutOfRange || !in_range(sp, static_cast<double>(i))) bad("is out of range");
       return std::to_string(i);
     }
@@ -201,7 +207,7 @@ std::string normalise_value(const Spec& sp, const std::string& raw, const std::s
           int64_t i = 0;
           Parsed p = parse_int(item, &i);
           if (p == Parsed::Malformed) bad(fmt::format("has item {} that is not an integer", q));
-          if (p == Parsed::OutOfRange || !in_range(sp, static_cast<double>(i)))
+          if (p == Parsed::OutOfRange || !fits_int32(i) || !in_range(sp, static_cast<double>(i)))
             bad(fmt::format("has item {} out of range", q));
         } else if (sp.type == Type::FloatList) {
           double d = 0;

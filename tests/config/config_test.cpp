@@ -225,6 +225,11 @@ TEST(Config, HugeNumbersAreOutOfRangeAndLongValuesAreCut) {
   auto e1 = expect_error([&] { c.set("method.subspaces", std::string(100000, '9'), "command line"); });
   EXPECT_NE(e1.message().find("is out of range"), std::string::npos) << e1.message().substr(0, 300);
   EXPECT_EQ(e1.message().find("not an integer"), std::string::npos) << e1.message().substr(0, 300);
+  // Beyond 32 bits an integer would wrap where it is read into an int: refused, not wrapped.
+  auto e6 = expect_error([&] { c.set("train.epochs", "4294967297", "command line"); });
+  EXPECT_NE(e6.message().find("'4294967297' is out of range (integers are at most 2147483647)"), std::string::npos)
+      << e6.message();
+  EXPECT_NO_THROW(c.set("train.epochs", "2147483647", "command line"));
   auto e2 = expect_error([&] { c.set("method.ot_eps", "1e999", "command line"); });
   EXPECT_NE(e2.message().find("is out of range"), std::string::npos) << e2.message();
   auto e3 = expect_error([&] { c.set("method.assign", std::string(1 << 20, 'x'), "command line"); });

@@ -104,6 +104,9 @@ expect_err "$WORK/dup.ini:4: key 'subspaces' of [method] is given twice (first a
 run "$TOKENCLIP" config --method.subspaces "$(printf '9%.0s' $(seq 1 100000))"
 expect_rc 2 "100,000-digit integer"
 expect_err "(100000 characters) is out of range; expected an integer >= 1" "huge integer: out of range, cut"
+run "$TOKENCLIP" synth --size 4294967328 --out "$WORK/synth_wrap"
+expect_rc 2 "an integer beyond 32 bits is refused, not wrapped (4294967328 = 2^32 + 32)"
+[ ! -e "$WORK/synth_wrap" ] && pass || fail "synth ran with a wrapped --size"
 # (from a file: one argument cannot be that long)
 { printf '[method]\nassign = '; head -c 1000000 /dev/zero | tr '\0' 'a'; printf '\n'; } >"$WORK/big.ini"
 run "$TOKENCLIP" config --config "$WORK/big.ini"
