@@ -69,14 +69,10 @@ class CommandPointRunner : public sweep::PointRunner {
     std::vector<config::Spec> own = c.flags;
     for (const auto& g : global_flags()) own.push_back(g);
     inv.cfg = config::Config::for_sections(c.sections, own);
-    // Only the sections this command reads: `eval` takes the model config from the checkpoint.
+    // Files apply the keys this command reads and skip the rest (`eval` takes the model config
+    // from the checkpoint), as on the command line.
     for (const auto& f : p.config_files) {
-      std::vector<config::IniEntry> keep;
-      for (auto& e : config::parse_ini(f)) {
-        std::string key = e.section + "." + e.key;
-        if (inv.cfg.has_key(key)) keep.push_back(e);
-      }
-      inv.cfg.apply(keep);
+      inv.cfg.load_ini(f);
       inv.config_files.push_back(f);
     }
     for (const auto& kv : p.overrides)

@@ -35,11 +35,11 @@ Runtime init_runtime(const config::Config& cfg) {
     rt.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
   }
   std::string backend = cfg.get_string("runtime.comm");
-  int timeout = static_cast<int>(cfg.get_int("runtime.comm_timeout_s"));
+  dist::set_comm_timeout(static_cast<double>(cfg.get_int("runtime.comm_timeout_s")));
   // NCCL only under a launcher (it bootstraps over MPI) and with a device per rank; otherwise
   // device tensors go through host copies to MPI (or nowhere, for one process).
   if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_fits_node() ? "nccl" : (env.mpi ? "mpi" : "single");
-  rt.comm = dist::make_communicator(backend, timeout);
+  rt.comm = dist::make_communicator(backend);
   log::info("runtime: rank {}/{} (local {}/{}), device {}, {} thread(s), communicator {}",
             env.rank, env.world, env.local_rank, env.local_world, rt.device.str(), threads,
             rt.comm->backend());

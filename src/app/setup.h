@@ -16,13 +16,16 @@
 namespace tc::app {
 
 struct Runtime {
-  std::unique_ptr<dist::Communicator> comm;
+  // Not torn down while an exception unwinds (a collective NCCL teardown would wait for peers
+  // before the error is even printed): dist::CommPtr abandons it, and the job ends in MPI_Abort.
+  dist::CommPtr comm;
   torch::Device device = torch::kCPU;
   int threads = 1;
 };
 
 // Threads (runtime.threads, or cores / ranks on this node), device (runtime.device: auto picks
-// CUDA device = local rank when available) and communicator (runtime.comm).
+// CUDA device = local rank when available), communicator (runtime.comm) and the bound on any
+// wait for a peer (runtime.comm_timeout_s, for every backend).
 Runtime init_runtime(const config::Config& cfg);
 
 clip::LoadOptions clip_load_options(const config::Config& cfg);

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <H5Cpp.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "util/check.h"
@@ -31,7 +33,14 @@ FeatureKey key_of(H5::H5File& f, const std::string& path) {
   size_t pos = 0;
   while (pos < layers.size()) {
     size_t c = layers.find(',', pos);
-    k.layers.push_back(std::stoi(layers.substr(pos, c - pos)));
+    const std::string item = layers.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    TC_CHECK_INPUT(!item.empty() && *end == '\0' && errno == 0 && v >= 1 && v <= 100000,
+                   "feature cache '{}': attribute 'layers' is '{}', expected comma-separated block numbers",
+                   path, layers.size() > 80 ? layers.substr(0, 80) + "..." : layers);
+    k.layers.push_back(static_cast<int>(v));
     pos = c == std::string::npos ? layers.size() : c + 1;
   }
   k.vv_from = static_cast<int>(h5::attr_i64(f, "vv_from"));

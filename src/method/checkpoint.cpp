@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -240,8 +241,8 @@ NamedTensorList import_anomalyclip_tensors(const std::map<std::string, at::Tenso
     if (kv.first == "ctx_pos" || kv.first == "ctx_neg" || ignorable(kv.first)) continue;
     if (kv.first.rfind("compound_prompts_text.", 0) == 0) {
       const std::string idx = kv.first.substr(std::string("compound_prompts_text.").size());
-      bool numeric = !idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos;
-      if (numeric && std::stoi(idx) < found) continue;
+      bool numeric = !idx.empty() && idx.size() < 9 && idx.find_first_not_of("0123456789") == std::string::npos;
+      if (numeric && std::atoi(idx.c_str()) < found) continue;
     }
     problems.push_back(fmt::format("'{}' is not an AnomalyCLIP prompt tensor", kv.first));
   }

@@ -167,6 +167,8 @@ if [ -n "$VICTIM" ] && kill -0 $MPIPID 2>/dev/null; then
     fail "log lacks the stop line at step $STEP"
   run $MPI "$TOKENCLIP" train "${SIG[@]}" --out "$WORK/sig" --resume
   expect_rc 0 "resume after the stop"
+  # Bit for bit: both runs have 2 ranks and one thread each, so the resumed steps are the same
+  # computation in the same order as the reference's.
   tools cmp_ckpt "$WORK/sigref/checkpoint.h5" "$WORK/sig/checkpoint.h5" 0 learnable trainer && pass ||
     fail "stopped + resumed run differs from the uninterrupted one"
   [ "$(tools steps "$WORK/sig/log.jsonl")" = "$(seq -s ' ' 1 48)" ] && pass || fail "resumed log: each step once"
