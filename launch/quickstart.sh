@@ -28,7 +28,7 @@ echo "   can be downloaded here), so the numbers show that the pipeline runs, no
 
 if have synth; then
   "$TC" synth --preset quickstart --out "$OUT/data"
-  for f in "$OUT"/data/*.h5; do have info && "$TC" info "$f" | head -20; done
+  for f in "$OUT"/data/*.h5; do have info && "$TC" info "$f" | sed -n 1,20p; done
 else
   missing+=("synth (synthetic benchmark)")
 fi
@@ -37,12 +37,14 @@ if have sweep && have report; then
   TC_SYNTH_DIR="$OUT/data" mpirun -np "$NP" --bind-to none "$TC" sweep run \
     --sweep configs/sweeps/quick.ini --out "$OUT/sweep" --all
   "$TC" report "$OUT/sweep" --out "$OUT/report"
-  # Publish the tables, the report page and a few pictures under results/quickstart/.
+  # Publish the tables, the report page and a few pictures under results/quickstart/. (sed -n,
+  # not head: head closes the pipe early, and under pipefail the writer's SIGPIPE, exit 141,
+  # ended this script about one run in eight.)
   PUB=${PUBLISH:-results/quickstart}
   mkdir -p "$PUB/pictures"
   cp "$OUT"/report/report.md "$OUT"/report/report.csv "$OUT"/report/report.json \
      "$OUT"/report/index.html "$PUB"/
-  find "$OUT/sweep" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | head -n 6 | while read -r f; do
+  find "$OUT/sweep" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | sed -n 1,6p | while read -r f; do
     rel=${f#"$OUT/sweep/"}; cp "$f" "$PUB/pictures/${rel//\//_}"
   done
   echo "report: $OUT/report/index.html (published copy: $PUB/)"

@@ -67,11 +67,7 @@ class CommandPointRunner : public sweep::PointRunner {
     inv.command = name;
     inv.command_line = fmt::format("tokenclip {} (sweep point {} {}: {})", name, p.index, p.id, p.label);
     std::vector<config::Spec> own = c.flags;
-    for (auto s : {flag_multi("config", "INI config file"), flag_bool("verbose", "all ranks log"),
-                   flag_string("log-file", "", "log file"),
-                   flag_choice("log-level", "info", {"debug", "info", "warn", "error"}, "log level"),
-                   flag_bool("help", "help")})
-      own.push_back(s);
+    for (const auto& g : global_flags()) own.push_back(g);
     inv.cfg = config::Config::for_sections(c.sections, own);
     // Files apply the keys this command reads and skip the rest (`eval` takes the model config
     // from the checkpoint), as on the command line.
@@ -160,9 +156,11 @@ int run_sweep(Invocation& inv) {
     std::string tc = m.json.value("train_command", std::string("train"));
     std::string ec = m.json.value("eval_command", std::string("eval"));
     std::unique_ptr<sweep::PointRunner> runner;
-    if (tc == "builtin-fake" || ec == "builtin-fake") {
-      log::warn("sweep: running the built-in fake trainer/evaluator (test hook): results mean nothing");
-      runner = sweep::make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+    const std::string stand_in = sweep::find_point_runner(tc) ? tc : ec;  // a test build's runner
+    if (const sweep::PointRunnerFactory* make = sweep::find_point_runner(stand_in)) {
+      log::warn("sweep: points run the stand-in '{}' of this test build, not train/eval: results mean nothing",
+                stand_in);
+      runner = (*make)(m);
     } else {
       using Flags = CommandPointRunner::Flags;
       runner = std::make_unique<CommandPointRunner>(tc, ec, m.path, m.json.value("train_flags", Flags{}),

@@ -93,7 +93,7 @@ config::Spec flag_multi(const char* name, const char* help, bool required) {
 
 // ---------------------------------------------------------------- help
 
-static std::vector<config::Spec> global_flags() {
+std::vector<config::Spec> global_flags() {
   return {flag_multi("config", "INI config file; repeatable, later files win, flags win over files"),
           flag_bool("verbose", "log from every rank (prefixed with the rank), and debug messages"),
           flag_string("log-file", "", "also log to this file; '{rank}' is replaced by the rank"),

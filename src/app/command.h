@@ -37,6 +37,9 @@ bool register_command(Command c);
 const std::vector<Command>& commands();
 const Command* find_command(const std::string& name);
 
+// The flags every command takes (--config, --verbose, --log-file, --log-level, --help).
+std::vector<config::Spec> global_flags();
+
 // Writes `<dir>/config.ini` (atomically): the effective config with the source of every
 // non-default value, preceded by the command line and the command's flag values.
 void write_effective_config(const Invocation& inv, const std::string& dir,

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "util/text.h"
+
 namespace tc::config {
 
 enum class Type { Bool, Int, Float, String, Choice, IntList, FloatList, StringList };
@@ -55,8 +57,8 @@ std::vector<IniEntry> parse_ini(const std::string& path);
 std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& name,
                                      bool allow_repeats = false);
 
-// Closest candidate by edit distance (empty when nothing is reasonably close).
-std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+// The "did you mean" suggestion of config errors (util/text.h), under the name its callers use.
+using ::tc::closest;
 
 struct Value {
   std::string text;                // normalised text (multi: the items joined, for display)

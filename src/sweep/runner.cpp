@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 
 #include "dist/dist.h"
 #include "util/check.h"
@@ -141,6 +142,21 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
 }
 
 }  // namespace detail_runner
+
+std::map<std::string, PointRunnerFactory>& point_runners() {
+  static std::map<std::string, PointRunnerFactory> r;
+  return r;
+}
+
+bool register_point_runner(const std::string& name, PointRunnerFactory make) {
+  point_runners()[name] = std::move(make);
+  return true;
+}
+
+const PointRunnerFactory* find_point_runner(const std::string& name) {
+  auto it = point_runners().find(name);
+  return it == point_runners().end() ? nullptr : &it->second;
+}
 
 RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner& runner,
                       dist::Communicator& comm, const RunOptions& opts) {

@@ -141,13 +141,6 @@ TEST(Config, EffectiveConfigRoundTripsAndHashTracksValues) {
   EXPECT_EQ(r1.hash(), r2.hash());
 }
 
-TEST(Config, ClosestIsReasonable) {
-  std::vector<std::string> keys = {"method.subspaces", "method.topk", "train.lr"};
-  EXPECT_EQ(tc::config::closest("method.subspace", keys), "method.subspaces");
-  EXPECT_EQ(tc::config::closest("method.topK", keys), "method.topk");
-  EXPECT_EQ(tc::config::closest("completely.different", keys), "");
-}
-
 TEST(Config, EverySchemaDefaultIsValid) {
   // Constructing the whole table normalises every default through the validators.
   Config c = Config::for_sections(tc::config::schema_sections());

@@ -9,9 +9,11 @@
 # world size, threads and machine).
 #
 # Points run the real `train`/`eval` commands on the synthetic benchmark when this build has
-# them (and TC_SLURM_TEST_FAKE is not 1); otherwise the sweep's built-in fake trainer stands in
+# them (and TC_SLURM_TEST_FAKE is not 1); otherwise the test build tokenclip_fake ($TOKENCLIP_FAKE)
+# runs everything and its model-free stand-in "builtin-fake" trains and evaluates the points
 # (the harness, Slurm and MPI parts are the same) and train.sbatch runs `tokenclip config`.
-# Skipped (exit 77, with the reason) only when the Slurm packages cannot be installed.
+# Skipped (exit 77, with the reason) only when the Slurm packages cannot be installed (or, for
+# the fake run, tokenclip_fake is not built).
 source "$(dirname "$0")/lib/assert.sh"
 source "$(dirname "$0")/lib/slurm_cluster.sh"
 SRC="${TOKENCLIP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -47,7 +49,14 @@ if [ "${TC_SLURM_TEST_FAKE:-0}" != 1 ] && "$TOKENCLIP" train --help >/dev/null 2
    "$TOKENCLIP" eval --help >/dev/null 2>&1 && "$TOKENCLIP" synth --help >/dev/null 2>&1; then
   REAL=1
 fi
-echo "slurm.sh: $(sinfo -h -o '%P %D nodes, %c CPUs, state %t'); points run $([ $REAL = 1 ] && echo 'the real train/eval commands' || echo 'the built-in fake trainer (train/eval not in this build)')"
+if [ $REAL = 0 ]; then
+  if [ -z "${TOKENCLIP_FAKE:-}" ] || [ ! -x "$TOKENCLIP_FAKE" ]; then
+    echo "SKIP: the fake-trainer run needs TOKENCLIP_FAKE (tests' tokenclip_fake; CTest sets it)"
+    exit 77
+  fi
+  export TOKENCLIP="$TOKENCLIP_FAKE"  # for sweep.sbatch and train.sbatch too
+fi
+echo "slurm.sh: $(sinfo -h -o '%P %D nodes, %c CPUs, state %t'); points run $([ $REAL = 1 ] && echo 'the real train/eval commands' || echo "the fake trainer of $TOKENCLIP")"
 
 SW="$WORK/sweep"  # (not OUT: run() puts a command's stdout there)
 mkdir -p "$WORK/logs"

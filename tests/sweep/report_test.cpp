@@ -7,12 +7,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "sweep/report.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
 #include "sweep/sweep_support.h"
+#include "util/check.h"
 #include "util/fs.h"
 
 namespace tc::sweep {
@@ -196,6 +198,35 @@ TEST(SweepReport, RenderingsAndFiles) {
   std::string pts = html.substr(html.find("points=\"", poly) + 8);
   pts = pts.substr(0, pts.find('"'));
   EXPECT_EQ(std::count(pts.begin(), pts.end(), ','), 4);
+}
+
+// The four files of a fixed sweep, byte for byte (the temporary folder written as @TMP@), so
+// that a rewrite of the report code cannot change what users get unnoticed. After an intended
+// change of the output, regenerate them with
+//   TC_UPDATE_GOLDEN=1 build/tests/test_sweep --gtest_filter=SweepReport.GoldenFiles
+// and review the diff of tests/sweep/fixtures/golden/.
+TEST(SweepReport, GoldenFiles) {
+  Fixture f;
+  fill(f);
+  for (int i : {0, 1, 4})  // two curves on the mvtec chart, one on the visa chart
+    write_text(train_dir(f.out, f.m.points[i].id) + "/log.jsonl", read_text(kFixtures + "/log.jsonl"));
+  for (int i : {0, 2})
+    for (const char* name : {"000.png", "001.png", "002.png"})
+      write_text(eval_dir(f.out, f.m.points[i].id, "visa") + "/pictures/" + name,
+                 read_text(kFixtures + "/heatmap.png"));
+  ReportOptions o;
+  o.max_curve_points = 3;  // the fixture log has 4 steps: subsampled
+  std::string rdir = f.d.path + "/report";
+  write_report(f.out, rdir, o);
+  const bool update = std::getenv("TC_UPDATE_GOLDEN") != nullptr;
+  for (const char* name : {"report.json", "report.md", "report.csv", "index.html"}) {
+    std::string got = read_text(rdir + "/" + name);
+    for (size_t p = got.find(f.d.path); p != std::string::npos; p = got.find(f.d.path, p))
+      got.replace(p, f.d.path.size(), "@TMP@");
+    const std::string golden = kFixtures + "/golden/" + name;
+    if (update) write_text(golden, got);
+    EXPECT_EQ(got, read_text(golden)) << name << " differs from " << golden;
+  }
 }
 
 TEST(SweepReport, FolderWithoutManifest) {

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "dist/dist.h"
+#include "sweep/fake_runner.h"
 #include "sweep/runner.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
@@ -315,7 +316,7 @@ TEST(SweepRunner, FakeRunnerWritesTheDocumentedOutputs) {
   TempDir d;
   Manifest m = make_sweep(d, 2, "[fake]\nfail = 1\nsteps = 6\n");
   std::string out = d.path + "/out";
-  auto fake = make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+  auto fake = testing::make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
   auto comm = dist::make_communicator("single");
   RunOptions o;
   o.all = true;
@@ -331,6 +332,26 @@ TEST(SweepRunner, FakeRunnerWritesTheDocumentedOutputs) {
   EXPECT_EQ(j["format"], "tokenclip-metrics");
   EXPECT_EQ(j["classes"].size(), 3u);
   EXPECT_TRUE(file_exists(eval_dir(out, id, "b") + "/pictures/001.png"));
+}
+
+TEST(SweepRunner, StandInsAreRegisteredByTheTestBuildOnly) {
+  // tests/sweep/fake_runner.cpp, linked into this binary, registers "builtin-fake"; the
+  // commands are no point runners of their own (the shipped tokenclip registers none: e2e
+  // fake_runner.sh).
+  TempDir d;
+  Manifest m = make_sweep(d, 1, "[fake]\nsteps = 3\n");
+  const PointRunnerFactory* make = find_point_runner("builtin-fake");
+  ASSERT_NE(make, nullptr);
+  EXPECT_EQ(find_point_runner("train"), nullptr);
+  EXPECT_EQ(find_point_runner("eval"), nullptr);
+  auto runner = (*make)(m);
+  auto comm = dist::make_communicator("single");
+  RunOptions o;
+  o.all = true;
+  o.progress = false;
+  RunSummary s = run_points(m, d.path + "/out", *runner, *comm, o);
+  EXPECT_EQ(s.succeeded, 1);
+  EXPECT_EQ(count_lines(train_dir(d.path + "/out", m.points[0].id) + "/log.jsonl"), 3 + 3);  // [fake] steps = 3
 }
 
 }  // namespace
