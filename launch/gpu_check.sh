@@ -79,6 +79,26 @@ if [ -z "${NCCL_ROOT:-}" ] && [ "$CPU" != 1 ]; then
   NCCL_ROOT=$($PY -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null ||
               $PY -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "nccl"))')
 fi
+if [ "$CPU" != 1 ]; then
+  # Pre-checks, before anything is unpacked or built: where the CUDA toolkit and NCCL are, and
+  # that the toolkit's CUDA major version is the one torch was built with (a CUDA 13 nvcc next
+  # to a CUDA 12 torch configures, then fails at link or at run time).
+  # A CUDA torch's CMake package runs find_package(CUDAToolkit) and enable_language(CUDA), so it
+  # needs nvcc even though we compile no CUDA code; the image has one under /usr/local/cuda.
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+  command -v nvcc >/dev/null || die "no nvcc (torch's CMake package needs the CUDA toolkit; set PATH or CUDACXX)"
+  NVCC_CUDA=$(nvcc --version | sed -n 's/.*release \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')
+  TORCH_CUDA=$($PY -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)
+  echo "nvcc: $(command -v nvcc) (CUDA ${NVCC_CUDA:-?}); torch built with CUDA ${TORCH_CUDA:-?}"
+  if [ -z "$TORCH_CUDA" ]; then
+    echo "gpu_check: warning: cannot ask $PY for torch.version.cuda; the CUDA versions are not compared"
+  elif [ "${NVCC_CUDA%%.*}" != "${TORCH_CUDA%%.*}" ]; then
+    die "the CUDA toolkit ($(command -v nvcc), CUDA $NVCC_CUDA) and torch (CUDA $TORCH_CUDA) differ in the major version: put the matching toolkit first on PATH (or set CUDACXX)"
+  fi
+  [ -f "$NCCL_ROOT/include/nccl.h" ] || die "no nccl.h under NCCL_ROOT=$NCCL_ROOT (pip's nvidia-nccl package, or set NCCL_ROOT)"
+  ls "$NCCL_ROOT"/lib/libnccl.so* >/dev/null 2>&1 || die "no libnccl.so under $NCCL_ROOT/lib"
+  echo "NCCL: $NCCL_ROOT ($(awk '/^#define NCCL_(MAJOR|MINOR|PATCH) /{v = v (v ? "." : "") $3} END {print v}' "$NCCL_ROOT/include/nccl.h"))"
+fi
 
 say "unpacking $(ls "$DEPS"/debs/*.deb | wc -l) packages into a private prefix"
 PREFIX="$DEPS/root"
@@ -112,13 +132,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_hwloc_
 # the network transports (UCX, OFI, PSM) whose probing only adds noise here.
 export OMPI_MCA_plm_rsh_agent=false OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_mtl=^ofi,psm,psm2
 export PMIX_MCA_pcompress_base_silence_warning=1 HWLOC_HIDE_ERRORS=2
+# Sandboxed machines refuse the cross-process reads (CMA) of vader's single-copy transfers.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# NCCL says why it fails (our messages add ncclGetLastError, this adds NCCL's own log).
+export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 
 say "configure"
 if [ "$CPU" != 1 ]; then
-  # A CUDA torch's CMake package runs find_package(CUDAToolkit) and enable_language(CUDA), so it
-  # needs nvcc even though we compile no CUDA code; the image has one under /usr/local/cuda.
-  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
-  command -v nvcc >/dev/null || die "no nvcc (torch's CMake package needs the CUDA toolkit; set PATH or CUDACXX)"
   nvcc --version | tail -n 2
   # No architecture probe (we build no kernels); Hopper is 9.0.
   export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}

@@ -34,7 +34,7 @@ fi
 
 if have synth; then
   "$TC" synth --preset quickstart --out "$OUT/data"
-  for f in "$OUT"/data/*.h5; do have info && "$TC" info "$f" | head -20; done
+  for f in "$OUT"/data/*.h5; do have info && "$TC" info "$f" | sed -n 1,20p; done
 else
   missing+=("synth (synthetic benchmark)")
 fi
@@ -43,7 +43,9 @@ if have sweep && have report; then
   TC_SYNTH_DIR="$OUT/data" mpirun -np "$NP" --bind-to none "$TC" sweep run \
     --sweep configs/sweeps/quick.ini --out "$OUT/sweep" --all
   "$TC" report "$OUT/sweep" --out "$OUT/report"
-  # Publish the tables, the report page and a few pictures under results/quickstart/.
+  # Publish the tables, the report page and a few pictures under results/quickstart/. (sed -n,
+  # not head: head closes the pipe early, and under pipefail the writer's SIGPIPE, exit 141,
+  # ended this script about one run in eight.)
   PUB=${PUBLISH:-results/quickstart}
   mkdir -p "$PUB/pictures"
   rm -f "$PUB"/pictures/*.png
@@ -52,8 +54,8 @@ if have sweep && have report; then
   # pictures of the points on the demo CLIP (two per point)
   for d in "$OUT"/sweep/points/*/; do
     grep -q '"demo"' "$d/point.json" 2>/dev/null || continue
-    find "$d" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | head -n 2
-  done | head -n 8 | while read -r f; do
+    find "$d" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | sed -n 1,2p
+  done | sed -n 1,8p | while read -r f; do
     rel=${f#"$OUT/sweep/"}; cp "$f" "$PUB/pictures/${rel//\//_}"
   done
   echo "report: $OUT/report/index.html (published copy: $PUB/)"

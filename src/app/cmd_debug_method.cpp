@@ -15,6 +15,7 @@
 #include "method/method_config.h"
 #include "util/check.h"
 #include "util/fs.h"
+#include "util/h5.h"
 
 namespace tc::app {
 namespace detail_debug_method {
@@ -63,6 +64,7 @@ int run(Invocation& inv) {
   AtomicPath ap(out);
   {
     H5::H5File w(ap.tmp(), H5F_ACC_TRUNC);
+    h5::DiscardOnUnwind discard(w);
     write_f32(w, "base_probs", at::stack(r.base_probs));
     write_f32(w, "dyn_probs", at::stack(r.dyn_probs));
     write_f32(w, "log_plan", at::stack(r.log_plan));
@@ -79,6 +81,7 @@ int run(Invocation& inv) {
     const char* gn[3] = {"grad_text_base", "grad_text_global", "grad_text_sub"};
     at::Tensor gi[3] = {tb, tg, ts};
     for (int i = 0; i < 3; ++i) write_f32(w, gn[i], g[size_t(i)].defined() ? g[size_t(i)] : at::zeros_like(gi[i]));
+    h5::flush_file(w, out);
   }
   ap.commit();
   return 0;

@@ -31,36 +31,18 @@
 namespace tc::app {
 namespace detail_encode {
 
-std::vector<int> parse_int_list(const std::string& s, const char* what) {
-  std::vector<int> out;
-  for (const auto& item : config::split_list(s)) {
-    try {
-      size_t used = 0;
-      int v = std::stoi(item, &used);
-      TC_CHECK_USAGE(used == item.size(), "--{}: '{}' is not an integer", what, item);
-      out.push_back(v);
-    } catch (const std::logic_error&) {
-      TC_USAGE_ERROR("--{}: '{}' is not an integer", what, item);
-    }
-  }
-  return out;
-}
-
-// [model] keys, with the command's own flags (--image-size, --layers, --vv-from) on top.
+// [model] keys, with the command's own flags (--image-size, --layers, --vv-from) on top; their
+// types and ranges are checked with the command line.
 clip::LoadOptions load_options(const Invocation& inv) {
   const auto& c = inv.cfg;
   clip::LoadOptions o = clip_load_options(c);
   if (c.has_key("image-size") && c.get_int("image-size") > 0) o.image_size = static_cast<int>(c.get_int("image-size"));
-  if (c.has_key("layers") && !c.get_string("layers").empty()) o.layers = parse_int_list(c.get_string("layers"), "layers");
-  if (c.has_key("vv-from") && !c.get_string("vv-from").empty()) {
-    const std::string v = c.get_string("vv-from");
-    if (v == "none" || v == "off") o.vv_from = -1;
-    else {
-      auto l = parse_int_list(v, "vv-from");
-      TC_CHECK_USAGE(l.size() == 1 && l[0] >= 1, "--vv-from: expected a block number >= 1 or 'none', got '{}'", v);
-      o.vv_from = l[0];
-    }
+  if (c.has_key("layers") && !c.text("layers").empty()) {
+    o.layers.clear();
+    for (int64_t l : c.get_int_list("layers")) o.layers.push_back(static_cast<int>(l));
   }
+  if (c.has_key("vv-from") && !c.text("vv-from").empty())
+    o.vv_from = c.word("vv-from").empty() ? static_cast<int>(c.get_int("vv-from")) : -1;  // none/off
   return o;
 }
 
@@ -99,6 +81,7 @@ struct FeatureFile {
   H5::H5File file;
   H5::DataSet embed, global;
   std::vector<H5::DataSet> tokens;
+  h5::DiscardOnUnwind discard{file};  // last: runs before the datasets and the file close
 
   FeatureFile(const std::string& path, int64_t rows, const clip::ClipConfig& c) : file(path, H5F_ACC_TRUNC) {
     const hsize_t D = static_cast<hsize_t>(c.embed_dim), T = static_cast<hsize_t>(1 + c.num_patches());
@@ -260,6 +243,7 @@ int run_encode(Invocation& inv) {
       prog.update(b1 - b0);
     }
     prog.finish();
+    h5::flush_file(ff.file, target);
   }
   comm->barrier();
   if (env.rank == 0) {
@@ -280,10 +264,13 @@ int run_encode(Invocation& inv) {
           }
         }
         write_image_sources(ff.file, model, inv, reader ? data_path : "", n_total, paths);
+        h5::flush_file(ff.file, out);
         ff.file.close();
       } else {
         H5::H5File f(final_path->tmp(), H5F_ACC_RDWR);
+        h5::DiscardOnUnwind discard(f);
         write_image_sources(f, model, inv, reader ? data_path : "", n_total, paths);
+        h5::flush_file(f, out);
       }
     } catch (const H5::Exception& e) {
       TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
@@ -331,6 +318,7 @@ int run_encode_text(Invocation& inv) {
   AtomicPath ap(out);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    h5::DiscardOnUnwind discard(f);
     write_provenance(f, model, inv, "tokenclip-text-encoded");
     h5::put_attr_str(f, "tokenizer", tok.kind());
     hsize_t d2[2] = {static_cast<hsize_t>(M), static_cast<hsize_t>(ctx)};
@@ -340,6 +328,7 @@ int run_encode_text(Invocation& inv) {
     f.createDataSet("text_embed", H5::PredType::IEEE_F32LE, H5::DataSpace(2, e2))
         .write(emb.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
     write_strings(f, "texts", texts);
+    h5::flush_file(f, out);
     f.close();
   } catch (const H5::Exception& e) {
     TC_RUNTIME_ERROR("{}: writing the output failed: {}", out, e.getDetailMsg());
@@ -369,9 +358,10 @@ TC_REGISTER_COMMAND(Command{
      flag_string("data", "", "a tokenclip dataset file instead of --images"),
      flag_string("out", "", "output HDF5 file", true),
      flag_int("image-size", "0", "input size S (multiple of the patch); 0 = model.image_size / preset", 0),
-     flag_string("layers", "", "comma-separated 1-based visual blocks whose tokens are written "
-                               "(default: model.layers / preset)"),
-     flag_string("vv-from", "", "first V-V block (1-based) or 'none' (default: model.vv_from / preset)"),
+     flag_int_list("layers", "", "comma-separated 1-based visual blocks whose tokens are written "
+                                 "(default: model.layers / preset)", 1),
+     flag_int("vv-from", "", "first V-V block (1-based) or 'none' (default: model.vv_from / preset)", 1,
+              {"none", "off"}),
      flag_int("batch", "8", "images per forward pass", 1)},
     "", "", 0, 0, 40, detail_encode::run_encode});
 

@@ -65,7 +65,13 @@ int run_eval(Invocation& inv) {
   const auto& dmeta = reader.meta();
   auto ckmeta = method::read_checkpoint_meta(cfg.get_string("checkpoint"));
   // The protocol guard: zero-shot means never scoring the data that trained the prompts.
-  TC_CHECK_USAGE(ckmeta.dataset_name.empty() || ckmeta.dataset_name != dmeta.name,
+  if (!ckmeta.dataset_name.empty() && ckmeta.dataset_name == dmeta.name)
+    TC_FAIL_HINT(ErrorKind::Usage,
+                 fmt::format("datasets are told apart by name only; if '{}' is another dataset than the one "
+                             "that trained the checkpoint, give it its own name: tokenclip prep LAYOUT --root "
+                             "DIR --out FILE --name NEW_NAME (for `folder` the default name is the ROOT "
+                             "folder's name)",
+                             reader.path()),
                  "checkpoint '{}' was trained on dataset '{}'; evaluating it on '{}' ({}) is not zero-shot "
                  "(the protocol trains on one dataset and evaluates on the others)",
                  cfg.get_string("checkpoint"), ckmeta.dataset_name, dmeta.name, reader.path());
@@ -179,13 +185,16 @@ int run_eval(Invocation& inv) {
     std::printf("wrote %s/metrics.json\n", out_dir.c_str());
 
     // Pictures: recompute the chosen images (few) and render them on one colour scale.
-    std::string vis = cfg.get_string("visualize");
-    if (vis != "none" && vis != "0" && !eval::pictures_supported()) {
+    // none | anomalous | all | N per class (N >= 0, validated with the flag)
+    std::string vis = cfg.word("visualize");
+    const int64_t vis_n = vis.empty() ? cfg.get_int("visualize") : 0;
+    if (vis.empty()) vis = vis_n == 0 ? "none" : "best-worst";
+    if (vis != "none" && !eval::pictures_supported()) {
       tc::log::warn("--visualize {}: no pictures written, this build has no OpenCV "
-                    "(TOKENCLIP_OPENCV=OFF); maps and metrics are unaffected", vis);
+                    "(TOKENCLIP_OPENCV=OFF); maps and metrics are unaffected", cfg.text("visualize"));
       vis = "none";
     }
-    if (vis != "none" && vis != "0") {
+    if (vis != "none") {
       std::vector<int64_t> chosen;
       const auto& scores = evaluator->scores();
       for (size_t c = 0; c < dmeta.class_names.size(); ++c) {
@@ -204,7 +213,7 @@ int run_eval(Invocation& inv) {
           for (size_t k = 0; k < members.size(); ++k)
             if (l[k]) chosen.push_back(members[k]);
         } else {
-          size_t n = static_cast<size_t>(std::stoll(vis));
+          const size_t n = static_cast<size_t>(vis_n);
           auto picks = eval::pick_figure_images(s, l, (n + 3) / 4);
           for (size_t k = 0; k < picks.size() && k < n; ++k) chosen.push_back(members[picks[k]]);
         }
@@ -303,8 +312,9 @@ TC_REGISTER_COMMAND(Command{
      flag_string("weights", "", "backbone weights (default: the path recorded in the checkpoint)"),
      flag_string("bpe", "", "CLIP vocabulary (needed with pretrained weights)"),
      flag_bool("dump-maps", "write OUT/maps.h5: blurred maps, scores, token probabilities, assignments"),
-     flag_string("visualize", "none", "pictures: none, anomalous, all, or N per class (best/worst picks)"),
-     flag_string("aupro", "", "AUPRO variant(s): anomalyclip, mvtec or both (default: eval.aupro)")},
+     flag_int("visualize", "none", "pictures: none, anomalous, all, or N per class (best/worst picks)", 0,
+              {"none", "anomalous", "all"}),
+     flag_choice("aupro", "", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s); when not given, eval.aupro decides")},
     "", "", 0, 0, 30, detail_eval::run_eval});
 
 TC_REGISTER_COMMAND(Command{
@@ -315,7 +325,7 @@ TC_REGISTER_COMMAND(Command{
     {flag_string("maps", "", "maps file (tokenclip-maps HDF5)", true),
      flag_string("data", "", "the dataset the maps were computed on", true),
      flag_string("out", "", "metrics JSON file to write", true),
-     flag_string("aupro", "", "AUPRO variant(s): anomalyclip, mvtec or both (default: eval.aupro)")},
+     flag_choice("aupro", "", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s); when not given, eval.aupro decides")},
     "", "", 0, 0, 31, detail_eval::run_score});
 
 }  // namespace tc::app

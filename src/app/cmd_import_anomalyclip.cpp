@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app/command.h"
+#include "app/setup.h"
 #include "clip/clip.h"
 #include "clip/torch_zip.h"
 #include "method/checkpoint.h"
@@ -25,10 +26,9 @@ int run_import(Invocation& inv) {
   method::CheckpointMeta meta;
   int width = 0, embed = 0;
   if (!weights.empty()) {
-    clip::LoadOptions lo;
-    lo.preset = c.get_string("model.preset");
-    lo.activation = c.get_string("model.activation");
-    clip::LoadedClip m = clip::load_clip(weights, lo);
+    // The full [model] setting: the tower is built as eval will build it, so a layer or V-V
+    // block the backbone does not have is refused here, not at evaluation.
+    clip::LoadedClip m = clip::load_clip(weights, clip_load_options(c));
     width = m.model->config.text.width;
     embed = m.model->config.embed_dim;
     meta.backbone_path = m.path;
@@ -56,7 +56,9 @@ int run_import(Invocation& inv) {
   const uint64_t seed = static_cast<uint64_t>(c.get_int("seed"));
   tensors.emplace_back("subspace.weight", method::rng_normal({embed, embed}, seed, "subspace.weight"));
   tensors.emplace_back("subspace.bias", at::zeros({embed}));
-  meta.config = o.to_ini();
+  // [model] as given (image size, layers, V-V start the prompts were trained with): eval and
+  // infer build the backbone from the checkpoint's config, so it must hold the setting.
+  meta.config = c.to_ini(false) + "\n" + o.to_ini();
   meta.origin = "import-anomalyclip " + in;
   method::save_checkpoint(out, tensors, meta);
   std::printf("wrote %s: AnomalyCLIP prompts (context %d x %d, depth %d, deep length %d)%s\n", out.c_str(),
@@ -75,7 +77,9 @@ TC_REGISTER_COMMAND(Command{
     "compound_prompt_projections.*, token_prefix_*, token_suffix_* and tokenized_prompts_* are "
     "ignored. A missing or misshaped tensor is refused with its name. Writes a tokenclip checkpoint "
     "of the anomalyclip preset; with --weights the backbone's path, preset and fingerprint are "
-    "recorded and the prompt width is checked against its text tower.",
+    "recorded and the prompt width is checked against its text tower. The [model] setting the "
+    "prompts were trained with (image_size, layers, vv_from, ...; from --config or --model.KEY) "
+    "is recorded in the checkpoint's config, which eval and infer use.",
     {"model"},
     {flag_string("out", "", "output checkpoint (.h5)", true),
      flag_string("weights", "", "CLIP weights the prompts were trained with (recorded, width checked)"),

@@ -315,7 +315,7 @@ int run_infer(Invocation& inv) {
   Runtime rt = init_runtime(cfg);
   const std::string ckpt = cfg.get_string("checkpoint");
   const std::string out_dir = cfg.get_string("out");
-  const std::string thr_arg = cfg.get_string("threshold");
+  const std::string thr_arg = cfg.text("threshold");  // "", "auto" or a number (checked with the flag)
   const double sigma = cfg.get_float("eval.blur_sigma");
   const int64_t batch = cfg.get_int("batch") > 0 ? cfg.get_int("batch") : cfg.get_int("eval.batch");
   const bool overlays = !cfg.get_bool("no-overlays");
@@ -330,15 +330,7 @@ int run_infer(Invocation& inv) {
   } else if (thr_arg.empty()) {
     cal = read_calibration(ckpt, ckpt_sha, false);
   } else {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(thr_arg, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    TC_CHECK_USAGE(used == thr_arg.size() && std::isfinite(v), "--threshold '{}': expected a number or 'auto'", thr_arg);
-    t_img = v;
+    t_img = cfg.get_float("threshold");
     cal = read_calibration(ckpt, ckpt_sha, false);  // only for the pixel outline
   }
   if (cal) {
@@ -494,7 +486,7 @@ TC_REGISTER_COMMAND(Command{
     {"eval", "runtime"},
     {flag_string("checkpoint", "", "checkpoint (tokenclip-checkpoint HDF5)", true),
      flag_string("out", "", "output directory", true),
-     flag_string("threshold", "", "image threshold: a number, or 'auto' (CKPT.calibration.json)"),
+     flag_float("threshold", "", "image threshold: a number, or 'auto' (CKPT.calibration.json)", -1e308, {"auto"}),
      flag_int("batch", "0", "images per forward pass (0 = eval.batch)", 0),
      flag_bool("no-overlays", "write scores.csv only"),
      flag_string("weights", "", "backbone weights (default: the path recorded in the checkpoint)"),

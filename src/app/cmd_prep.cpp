@@ -73,7 +73,14 @@ int run_prep(Invocation& inv) {
   const std::string root = cfg.get_string("root"), out = cfg.get_string("out");
   const int S = static_cast<int>(cfg.get_int("size"));
   const bool skip_bad = cfg.get_string("on-bad-image") == "skip";
+  // The name is what the protocol guard compares. A public layout names its dataset; user data
+  // (`folder`) is named after its root folder, so that two of them do not collide as "folder".
   std::string name = cfg.get_string("name");
+  if (name.empty() && info.domain == "user") {
+    fs::path p = fs::absolute(root).lexically_normal();
+    if (!p.has_filename()) p = p.parent_path();  // "line3/" -> "line3"
+    name = p.filename().string();
+  }
   if (name.empty()) name = layout;
   int threads = static_cast<int>(cfg.get_int("threads"));
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -211,7 +218,8 @@ std::string prep_description() {
       "16-bit scaled by 1/257), resizes it to SIZE x SIZE with Pillow's bicubic algorithm, "
       "binarises masks with the layout's rule and resizes them with Pillow's bilinear algorithm "
       "(then > 0.5), and writes one HDF5 file (docs/FORMATS.md). The output appears only when "
-      "complete. The dataset name defaults to the layout name, which the protocol guard uses. "
+      "complete. The dataset name (which the protocol guard compares) defaults to the layout name, "
+      "and for `folder` to the name of the ROOT folder; --name sets it. "
       "Layouts:";
   for (const auto& l : data::layouts()) s += " " + l.name;
   return s + ".";
@@ -225,7 +233,7 @@ TC_REGISTER_COMMAND(Command{
      flag_string("out", "", "output dataset file (.h5)", true),
      flag_int("size", "518", "image side S after resizing", 1),
      flag_choice("split", "test", {"test", "train", "all"}, "which split to convert"),
-     flag_string("name", "", "dataset name; empty: the layout name"),
+     flag_string("name", "", "dataset name; empty: the layout name (`folder`: the ROOT folder's name)"),
      flag_choice("on-bad-image", "fail", {"fail", "skip"},
                  "unreadable image or mask: stop with an error, or skip it and list it"),
      flag_int("threads", "0", "decoding threads (0: all cores)", 0),

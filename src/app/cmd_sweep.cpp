@@ -11,6 +11,7 @@
 #include "sweep/runner.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
+#include "train/stop_signal.h"
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -35,7 +36,9 @@ class CommandPointRunner : public sweep::PointRunner {
     set_flag(inv, "data", job.data->path, true);
     if (!job.data->cache.empty()) set_flag(inv, "cache", job.data->cache, true);
     set_flag(inv, "out", job.run_dir, true);
-    if (job.resume) set_flag(inv, "resume", "true", false);
+    // The point's training folder is the sweep's own: an interrupted run is resumed; one that
+    // stopped before its first checkpoint is started again.
+    set_flag(inv, job.resume ? "resume" : "overwrite", "true", false);
     call(inv);
   }
 
@@ -67,20 +70,12 @@ class CommandPointRunner : public sweep::PointRunner {
     inv.command = name;
     inv.command_line = fmt::format("tokenclip {} (sweep point {} {}: {})", name, p.index, p.id, p.label);
     std::vector<config::Spec> own = c.flags;
-    for (auto s : {flag_multi("config", "INI config file"), flag_bool("verbose", "all ranks log"),
-                   flag_string("log-file", "", "log file"),
-                   flag_choice("log-level", "info", {"debug", "info", "warn", "error"}, "log level"),
-                   flag_bool("help", "help")})
-      own.push_back(s);
+    for (const auto& g : global_flags()) own.push_back(g);
     inv.cfg = config::Config::for_sections(c.sections, own);
-    // Only the sections this command reads: `eval` takes the model config from the checkpoint.
+    // Files apply the keys this command reads and skip the rest (`eval` takes the model config
+    // from the checkpoint), as on the command line.
     for (const auto& f : p.config_files) {
-      std::vector<config::IniEntry> keep;
-      for (auto& e : config::parse_ini(f)) {
-        std::string key = e.section + "." + e.key;
-        if (inv.cfg.has_key(key)) keep.push_back(e);
-      }
-      inv.cfg.apply(keep);
+      inv.cfg.load_ini(f);
       inv.config_files.push_back(f);
     }
     for (const auto& kv : p.overrides)
@@ -116,6 +111,8 @@ class CommandPointRunner : public sweep::PointRunner {
   void call(Invocation& inv) const {
     inv.cfg.check_required();
     int rc = command(inv.command).run(inv);
+    if (rc == train::kExitStopped)
+      throw sweep::StageStopped(fmt::format("'{}' stopped on a signal after writing its checkpoint", inv.command_line));
     if (rc != 0) TC_RUNTIME_ERROR("'{}' exited with code {}", inv.command_line, rc);
   }
 
@@ -177,9 +174,11 @@ int run_sweep(Invocation& inv) {
     std::string tc = m.json.value("train_command", std::string("train"));
     std::string ec = m.json.value("eval_command", std::string("eval"));
     std::unique_ptr<sweep::PointRunner> runner;
-    if (tc == "builtin-fake" || ec == "builtin-fake") {
-      log::warn("sweep: running the built-in fake trainer/evaluator (test hook): results mean nothing");
-      runner = sweep::make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+    const std::string stand_in = sweep::find_point_runner(tc) ? tc : ec;  // a test build's runner
+    if (const sweep::PointRunnerFactory* make = sweep::find_point_runner(stand_in)) {
+      log::warn("sweep: points run the stand-in '{}' of this test build, not train/eval: results mean nothing",
+                stand_in);
+      runner = (*make)(m);
     } else {
       using Flags = CommandPointRunner::Flags;
       runner = std::make_unique<CommandPointRunner>(tc, ec, m.path, m.json.value("train_flags", Flags{}),
@@ -192,9 +191,11 @@ int run_sweep(Invocation& inv) {
                   "%d failed before\n", sum.ran, sum.succeeded, sum.failed, sum.skipped_done,
                   sum.skipped_running, sum.skipped_failed);
       for (const auto& f : sum.failures) std::printf("  failed: %s\n", f.c_str());
+      if (!sum.stopped.empty()) std::printf("  stopped on a signal (resumes when run again): %s\n", sum.stopped.c_str());
       std::fflush(stdout);
     }
     comm->barrier();  // the summary is out before a failure code ends the MPI job
+    if (!sum.stopped.empty()) return train::kExitStopped;
     return sum.failed > 0 ? static_cast<int>(ErrorKind::Runtime) : 0;
   }
 

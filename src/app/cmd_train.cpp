@@ -14,6 +14,8 @@
 #include "dist/agreement.h"
 #include "method/checkpoint.h"
 #include "method/method_config.h"
+#include "train/run_dir.h"
+#include "train/stop_signal.h"
 #include "train/train_state_io.h"
 #include "train/trainer.h"
 #include "util/check.h"
@@ -92,12 +94,52 @@ class CacheSource final : public train::BatchSource {
   torch::Device device_;
 };
 
+std::string short_hash(const std::string& h) { return h.substr(0, 12); }
+
+// --resume: everything that must match the checkpoint is checked before anything is written
+// (backbone, recipe, training data, then learnable shapes and finite values as it loads).
+// Loads the learnable tensors into `det` and returns the trainer state.
+train::TrainState load_resume(const std::string& path, const config::Config& cfg,
+                              const data::DatasetReader& reader, const clip::LoadedClip& backbone,
+                              method::DetectorImpl& det) {
+  auto ck = method::read_checkpoint(path);
+  TC_CHECK_USAGE(ck.meta.backbone_fingerprint == backbone.fingerprint,
+                 "--resume: checkpoint '{}' was trained with backbone {} (fingerprint {}), not {} ({})", path,
+                 ck.meta.backbone_path, short_hash(ck.meta.backbone_fingerprint),
+                 backbone.path.empty() ? "the random tiny CLIP" : backbone.path, short_hash(backbone.fingerprint));
+  auto diffs = train::recipe_differences(checkpoint_config(ck, path), cfg);
+  if (!diffs.empty()) {
+    std::string all;
+    for (const auto& d : diffs) all += "\n  " + d;
+    TC_FAIL_HINT(ErrorKind::Usage,
+                 "a resumed run continues the same training: resume with the run's settings (its "
+                 "config.ini), or start a new run (a new --out, or --overwrite)",
+                 "--resume: checkpoint '{}' was trained with another recipe ({} key(s) differ):{}", path,
+                 diffs.size(), all);
+  }
+  const auto& meta = reader.meta();
+  TC_CHECK_USAGE(ck.meta.dataset_hash == meta.content_hash,
+                 "--resume: checkpoint '{}' was trained on dataset '{}' (content hash {}), but --data '{}' "
+                 "holds '{}' (content hash {}); resume with the same --data",
+                 path, ck.meta.dataset_name, short_hash(ck.meta.dataset_hash), reader.path(), meta.name,
+                 short_hash(meta.content_hash));
+  method::load_learnable(det, ck, path);
+  train::TrainState st;
+  TC_CHECK_INPUT(train::read_train_state(path, &st),
+                 "--resume: checkpoint '{}' holds no trainer state (an imported checkpoint?)", path);
+  return st;
+}
+
 int run_train(Invocation& inv) {
+  train::StopSignals signals;  // SIGTERM/SIGUSR1 from start-up on: stop after a step, checkpointed
   const auto& cfg = inv.cfg;
-  Runtime rt = init_runtime(cfg);
-  auto& comm = *rt.comm;
   const std::string out_dir = cfg.get_string("out");
   const bool resume = cfg.get_bool("resume");
+  // Nothing is written into OUT before every check has passed (this one, the resume checks
+  // and the ranks' agreement), so a refused run leaves an earlier one as it was.
+  train::check_out_dir(out_dir, resume, cfg.get_bool("overwrite"));
+  Runtime rt = init_runtime(cfg);
+  auto& comm = *rt.comm;
 
   // Data: refuse what the recipe cannot train on before loading any model.
   data::DatasetReader reader(cfg.get_string("data"));
@@ -130,7 +172,10 @@ int run_train(Invocation& inv) {
                  meta.image_size);
   const auto seed = static_cast<uint64_t>(cfg.get_int("train.seed"));
   method::Detector det = make_detector(backbone, tokenizer, mopt, seed, rt.device);
-  if (!cfg.get_string("init-from").empty() && !resume) {
+  train::TrainState resumed;
+  if (resume) {
+    resumed = load_resume(out_dir + "/checkpoint.h5", cfg, reader, backbone, *det);
+  } else if (!cfg.get_string("init-from").empty()) {
     auto ck = method::read_checkpoint(cfg.get_string("init-from"));
     method::load_learnable(*det, ck, cfg.get_string("init-from"));
     log::info("learnable tensors initialised from {}", cfg.get_string("init-from"));
@@ -152,7 +197,10 @@ int run_train(Invocation& inv) {
                                {"dataset content hash", meta.content_hash},
                                {"backbone fingerprint", backbone.fingerprint},
                                {"feature cache", cfg.get_string("cache").empty() ? "none" : "used"}});
-  if (comm.rank() == 0) write_effective_config(inv, out_dir);
+  if (comm.rank() == 0) {
+    if (cfg.get_bool("overwrite")) train::clear_run(out_dir);
+    write_effective_config(inv, out_dir);
+  }
 
   method::CheckpointMeta cmeta;
   cmeta.config = cfg.to_ini(false);
@@ -183,17 +231,7 @@ int run_train(Invocation& inv) {
     method::save_checkpoint(path, learn, cmeta,
                             [&](H5::H5File& f) { train::write_train_state(f.getId(), st, seed); });
   };
-  io.load = [&](const std::string& path) {
-    auto ck = method::read_checkpoint(path);
-    TC_CHECK_INPUT(ck.meta.backbone_fingerprint == backbone.fingerprint,
-                   "--resume: checkpoint '{}' was trained with backbone {} (fingerprint {}), not {}",
-                   path, ck.meta.backbone_path, ck.meta.backbone_fingerprint, backbone.fingerprint);
-    method::load_learnable(*det, ck, path);
-    train::TrainState st;
-    TC_CHECK_INPUT(train::read_train_state(path, &st),
-                   "--resume: checkpoint '{}' holds no trainer state (an imported checkpoint?)", path);
-    return st;
-  };
+  io.load = [&](const std::string&) { return resumed; };  // loaded and checked above
 
   train::TrainOptions o;
   o.global_batch = cfg.get_int("train.global_batch");
@@ -215,6 +253,15 @@ int run_train(Invocation& inv) {
   train::BatchSource& source = cached ? static_cast<train::BatchSource&>(*cached) : images;
 
   auto summary = train::run_training(model, source, reader.size(), comm, o, io);
+  if (summary.stopped_by) {
+    if (comm.rank() == 0)
+      std::printf("stopped by %s after step %lld; checkpoint %s: continue with --resume (exit code %d)\n",
+                  train::signal_name(summary.stopped_by), static_cast<long long>(summary.steps),
+                  summary.checkpoint.c_str(), train::kExitStopped);
+    std::fflush(stdout);
+    comm.barrier();  // a launcher may end the job at the first non-zero exit: rank 0 has spoken
+    return train::kExitStopped;
+  }
   if (comm.rank() == 0) {
     std::printf("trained %lld steps in %.1f s (%.1f images/s); final loss %.5f; checkpoint %s%s\n",
                 static_cast<long long>(summary.steps), summary.seconds, summary.images_per_s,
@@ -233,14 +280,18 @@ TC_REGISTER_COMMAND(Command{
     "mpirun/srun for several ranks: the global batch is split across ranks and the gradients are "
     "all-reduced once per step (NCCL on GPUs, MPI on CPUs). Writes OUT/config.ini, OUT/log.jsonl "
     "(one JSON line per step and per epoch), OUT/checkpoints/*.h5 and OUT/checkpoint.h5 (the "
-    "latest; replaced atomically).",
+    "latest; replaced atomically). An OUT that already holds a run is refused unless --resume or "
+    "--overwrite is given. SIGTERM or SIGUSR1 (a Slurm time limit or preemption) stops every rank "
+    "after the current step with a step checkpoint and exit code 75; --resume continues it.",
     {"model", "method", "train", "runtime"},
     {flag_string("data", "", "training dataset (tokenclip-dataset HDF5, from prep or synth)", true),
      flag_string("out", "", "run directory", true),
      flag_string("weights", "", "CLIP weights (OpenAI .pt, safetensors, or tokenclip HDF5); none = random tiny CLIP"),
      flag_string("bpe", "", "CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz or HF vocab.json)"),
      flag_string("cache", "", "feature cache of the frozen image tower (tokenclip cache build)"),
-     flag_bool("resume", "continue from OUT/checkpoint.h5 (bit-identical to an uninterrupted run)"),
+     flag_bool("resume", "continue from OUT/checkpoint.h5 (bit-identical to an uninterrupted run); the "
+               "recipe, data and backbone must be the checkpoint's"),
+     flag_bool("overwrite", "replace the run already in OUT (its checkpoints, log and config are removed)"),
      flag_string("init-from", "", "initialise the learnable tensors from this checkpoint"),
      flag_int("max-steps", "0", "stop after this many optimiser steps in total (0 = all epochs)", 0)},
     "", "", 0, 0, 20, detail_train::run_train});

@@ -55,16 +55,26 @@ config::Spec flag_bool(const char* name, const char* help) {
   s.key = name; s.type = config::Type::Bool; s.default_value = "false"; s.help = help;
   return s;
 }
-config::Spec flag_int(const char* name, const char* def, const char* help, double min) {
+config::Spec flag_int(const char* name, const char* def, const char* help, double min,
+                      std::vector<std::string> words) {
   config::Spec s;
   s.key = name; s.type = config::Type::Int; s.default_value = def; s.help = help;
   if (min > -1e17) s.min = min;
+  s.choices = std::move(words);
   return s;
 }
-config::Spec flag_float(const char* name, const char* def, const char* help, double min) {
+config::Spec flag_float(const char* name, const char* def, const char* help, double min,
+                        std::vector<std::string> words) {
   config::Spec s;
   s.key = name; s.type = config::Type::Float; s.default_value = def; s.help = help;
   if (min > -1e307) s.min = min;
+  s.choices = std::move(words);
+  return s;
+}
+config::Spec flag_int_list(const char* name, const char* def, const char* help, double min) {
+  config::Spec s;
+  s.key = name; s.type = config::Type::IntList; s.default_value = def; s.help = help;
+  if (min > -1e17) s.min = min;
   return s;
 }
 config::Spec flag_choice(const char* name, const char* def, std::vector<std::string> choices,
@@ -76,14 +86,14 @@ config::Spec flag_choice(const char* name, const char* def, std::vector<std::str
 }
 config::Spec flag_multi(const char* name, const char* help, bool required) {
   config::Spec s;
-  s.key = name; s.type = config::Type::StringList; s.help = help; s.multi = true;
+  s.key = name; s.type = config::Type::String; s.help = help; s.multi = true;
   s.required = required;
   return s;
 }
 
 // ---------------------------------------------------------------- help
 
-static std::vector<config::Spec> global_flags() {
+std::vector<config::Spec> global_flags() {
   return {flag_multi("config", "INI config file; repeatable, later files win, flags win over files"),
           flag_bool("verbose", "log from every rank (prefixed with the rank), and debug messages"),
           flag_string("log-file", "", "also log to this file; '{rank}' is replaced by the rank"),
@@ -178,9 +188,13 @@ void write_effective_config(const Invocation& inv, const std::string& dir, const
   std::string text = fmt::format("# effective config of: {}\n# tokenclip {}\n", inv.command_line,
                                  TOKENCLIP_VERSION);
   for (const auto& f : inv.config_files) text += fmt::format("# config file: {}\n", f);
-  for (const auto& s : inv.cfg.specs())
-    if (s.section().empty())
+  for (const auto& s : inv.cfg.specs()) {
+    if (!s.section().empty()) continue;
+    if (s.multi)  // one line per value: values may hold commas
+      for (const auto& v : inv.cfg.get_string_list(s.key)) text += fmt::format("# --{} = {}\n", s.key, v);
+    else
       text += fmt::format("# --{} = {}\n", s.key, inv.cfg.text(s.key));
+  }
   text += fmt::format("# config hash: {}\n\n", inv.cfg.hash());
   text += inv.cfg.to_ini(true);
   write_file_atomic(dir + "/" + file_name, text);
@@ -189,11 +203,7 @@ void write_effective_config(const Invocation& inv, const std::string& dir, const
 // ---------------------------------------------------------------- main
 
 static int report_error(const Error& e) {
-  std::string msg = fmt::format("tokenclip: error ({}): {}", error_kind_name(e.kind()), e.message());
-  if (!e.hint().empty()) msg += fmt::format("\n  hint: {}", e.hint());
-  if (!e.where().empty() && e.kind() != ErrorKind::Usage) msg += fmt::format("\n  at {}", e.where());
-  if (log::options().world > 1) msg = fmt::format("[rank {}] {}", log::options().rank, msg);
-  std::fprintf(stderr, "%s\n", msg.c_str());
+  std::fprintf(stderr, "%s\n", error_report(e).c_str());
   std::fflush(stderr);
   return e.exit_code();
 }
@@ -317,6 +327,8 @@ static int dispatch(int argc, char** argv) {
   }
   lo.file_pattern = inv.cfg.get_string("log-file");
   log::configure(lo);
+  for (const auto& k : inv.cfg.unused_from_files())
+    log::debug("config: {} is not used by '{}' (skipped)", k, cmd->name);
   return cmd->run(inv);
 }
 
@@ -327,6 +339,8 @@ int run_main(int argc, char** argv) {
     return report_error(e);
   } catch (const std::exception& e) {
     return report_error(Error(ErrorKind::Runtime, e.what()));
+  } catch (...) {  // e.g. H5::Exception, which is no std::exception: still a message and an exit code
+    return report_error(Error(ErrorKind::Runtime, "unexpected exception of a type that carries no message"));
   }
 }
 

@@ -37,6 +37,9 @@ bool register_command(Command c);
 const std::vector<Command>& commands();
 const Command* find_command(const std::string& name);
 
+// The flags every command takes (--config, --verbose, --log-file, --log-level, --help).
+std::vector<config::Spec> global_flags();
+
 // Writes `<dir>/config.ini` (atomically): the effective config with the source of every
 // non-default value, preceded by the command line and the command's flag values.
 void write_effective_config(const Invocation& inv, const std::string& dir,
@@ -48,9 +51,16 @@ int run_main(int argc, char** argv);
 // Flag spec helpers for command tables.
 config::Spec flag_string(const char* name, const char* def, const char* help, bool required = false);
 config::Spec flag_bool(const char* name, const char* help);
-config::Spec flag_int(const char* name, const char* def, const char* help, double min = -1e18);
-config::Spec flag_float(const char* name, const char* def, const char* help, double min = -1e308);
+// Numeric flags are validated (type and range) when the command line is parsed; `words` are
+// accepted instead of a number (read with Config::word), e.g. {"none", "all"}.
+config::Spec flag_int(const char* name, const char* def, const char* help, double min = -1e18,
+                      std::vector<std::string> words = {});
+config::Spec flag_float(const char* name, const char* def, const char* help, double min = -1e308,
+                        std::vector<std::string> words = {});
+// A comma-separated list of integers (one value; repeatable flags are flag_multi).
+config::Spec flag_int_list(const char* name, const char* def, const char* help, double min = -1e18);
 config::Spec flag_choice(const char* name, const char* def, std::vector<std::string> choices, const char* help);
+// A repeatable string flag: every occurrence is one value, commas included.
 config::Spec flag_multi(const char* name, const char* help, bool required = false);
 
 }  // namespace tc::app

@@ -6,6 +6,7 @@
 
 #include "app/command.h"
 #include "dist/dist.h"
+#include "train/stop_signal.h"
 
 int main(int argc, char** argv) {
   // libgomp's idle threads spin by default; with several ranks per node or a busy machine that
@@ -17,9 +18,13 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
   }
   tc::dist::init(&argc, &argv);
+  // run_main prints any error before it returns. The communicator of a failing rank was not torn
+  // down on the way (dist::CommDeleter abandons it while an exception unwinds, since NCCL's
+  // teardown is collective), so nothing has waited for the peers yet.
   int rc = tc::app::run_main(argc, argv);
-  // A rank that failed alone would leave its peers waiting in a collective: end the job.
-  if (rc != 0 && tc::dist::env().world > 1) tc::dist::abort_job(rc);
-  tc::dist::finalize();
+  // A rank that failed alone would leave its peers waiting in a collective: end the job. (A run
+  // stopped on a signal is no failure: every rank agreed on it and returns the same code.)
+  if (rc != 0 && rc != tc::train::kExitStopped && tc::dist::env().world > 1) tc::dist::abort_job(rc);
+  tc::dist::finalize();  // a bounded barrier first: MPI_Finalize itself would wait forever
   return rc;
 }

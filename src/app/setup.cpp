@@ -36,11 +36,11 @@ Runtime init_runtime(const config::Config& cfg) {
     rt.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % std::max(1, n)));
   }
   std::string backend = cfg.get_string("runtime.comm");
-  int timeout = static_cast<int>(cfg.get_int("runtime.comm_timeout_s"));
+  dist::set_comm_timeout(static_cast<double>(cfg.get_int("runtime.comm_timeout_s")));
   // NCCL only under a launcher (it bootstraps over MPI) and with a device per rank; otherwise
   // device tensors go through host copies to MPI (or nowhere, for one process).
   if (backend == "auto") backend = rt.device.is_cuda() && dist::nccl_fits_node() ? "nccl" : (env.mpi ? "mpi" : "single");
-  rt.comm = dist::make_communicator(backend, timeout);
+  rt.comm = dist::make_communicator(backend);
   log::info("runtime: rank {}/{} (local {}/{}), device {}, {} thread(s), communicator {}",
             env.rank, env.world, env.local_rank, env.local_world, rt.device.str(), threads,
             rt.comm->backend());
@@ -110,12 +110,17 @@ train::TrainBatch DatasetImageSource::load(const std::vector<int64_t>& idx) {
   return b;
 }
 
+config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path) {
+  auto cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
+  cfg.apply(config::parse_ini_text(ckpt.meta.config, path + " (stored config)"));
+  return cfg;
+}
+
 Restored restore_detector(const std::string& path, const std::string& weights_override,
                           const std::string& bpe, const torch::Device& device) {
   Restored r;
   r.ckpt = method::read_checkpoint(path);
-  r.cfg = config::Config::for_sections({"model", "method", "train", "runtime"});
-  r.cfg.apply(config::parse_ini_text(r.ckpt.meta.config, path + " (stored config)"));
+  r.cfg = checkpoint_config(r.ckpt, path);
   std::string weights = weights_override.empty() ? r.ckpt.meta.backbone_path : weights_override;
   r.backbone = load_backbone(r.cfg, weights);
   TC_CHECK_USAGE(r.backbone.fingerprint == r.ckpt.meta.backbone_fingerprint,

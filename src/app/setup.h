@@ -18,13 +18,16 @@
 namespace tc::app {
 
 struct Runtime {
-  std::unique_ptr<dist::Communicator> comm;
+  // Not torn down while an exception unwinds (a collective NCCL teardown would wait for peers
+  // before the error is even printed): dist::CommPtr abandons it, and the job ends in MPI_Abort.
+  dist::CommPtr comm;
   torch::Device device = torch::kCPU;
   int threads = 1;
 };
 
 // Threads (runtime.threads, or cores / ranks on this node), device (runtime.device: auto picks
-// CUDA device = local rank when available) and communicator (runtime.comm).
+// CUDA device = local rank when available), communicator (runtime.comm) and the bound on any
+// wait for a peer (runtime.comm_timeout_s, for every backend).
 Runtime init_runtime(const config::Config& cfg);
 
 clip::LoadOptions clip_load_options(const config::Config& cfg);
@@ -52,6 +55,9 @@ class DatasetImageSource final : public train::BatchSource {
   const data::DatasetReader& reader_;
   torch::Device device_;
 };
+
+// The config a checkpoint was made with: its stored [model], [method], [train] and [runtime].
+config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path);
 
 // A trained detector restored from its checkpoint, ready to score images (eval, infer,
 // calibrate). The backbone comes from the checkpoint's record unless `weights` overrides it; a

@@ -30,6 +30,7 @@ void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsI
   AtomicPath ap(path);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    h5::DiscardOnUnwind discard(f);
     h5::put_attr_str(f, "format", detail_wh5::kFormat);
     h5::put_attr_i64(f, "version", detail_wh5::kVersion);
     h5::put_attr_str(f, "preset", info.preset);
@@ -56,6 +57,7 @@ void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsI
         g.createDataSet(name, H5::PredType::IEEE_F32LE, sp).write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
       }
     }
+    h5::flush_file(f, path);
     f.close();
   } catch (const H5::Exception& e) {
     TC_RUNTIME_ERROR("{}: writing the weight file failed: {}", path, e.getDetailMsg());

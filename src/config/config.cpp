@@ -42,6 +42,11 @@ static std::string fmt_num(double v) {
   return fmt::format("{}", v);
 }
 
+bool Spec::accepts_word(const std::string& v) const {
+  return (type == Type::Int || type == Type::Float) &&
+         std::find(choices.begin(), choices.end(), v) != choices.end();
+}
+
 std::string Spec::describe_expected() const {
   std::string what;
   switch (type) {
@@ -69,7 +74,19 @@ std::string Spec::describe_expected() const {
     what += fmt::format(" {} {}", min_exclusive ? ">" : ">=", fmt_num(*min));
   else if (max)
     what += fmt::format(" {} {}", max_exclusive ? "<" : "<=", fmt_num(*max));
+  if ((type == Type::Int || type == Type::Float) && !choices.empty()) {
+    what += ", or one of: ";
+    for (size_t i = 0; i < choices.size(); ++i) what += (i ? ", " : "") + choices[i];
+  }
   return what;
+}
+
+std::string quote_value(const std::string& v) {
+  constexpr size_t kShown = 80;
+  if (v.size() <= kShown + 20) return "'" + v + "'";
+  size_t cut = kShown;
+  while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+  return fmt::format("'{}...' ({} characters)", v.substr(0, cut), v.size());
 }
 
 // ---------------------------------------------------------------- parsing helpers
@@ -98,25 +115,42 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-static bool parse_int(const std::string& s, int64_t* out) {
-  if (s.empty()) return false;
+// A number that is well-formed but beyond what the type holds is OutOfRange, not Malformed:
+// "12345678901234567890123" is an integer, just too large.
+enum class Parsed { Ok, Malformed, OutOfRange };
+
+static Parsed parse_int(const std::string& s, int64_t* out) {
+  if (s.empty()) return Parsed::Malformed;
   errno = 0;
   char* end = nullptr;
   long long v = std::strtoll(s.c_str(), &end, 10);
-  if (errno || *end != '\0') return false;
+  if (end == s.c_str() || *end != '\0') return Parsed::Malformed;
+  if (errno == ERANGE) return Parsed::OutOfRange;
+  if (errno) return Parsed::Malformed;
   *out = v;
-  return true;
+  return Parsed::Ok;
 }
 
-static bool parse_float(const std::string& s, double* out) {
-  if (s.empty()) return false;
+static Parsed parse_float(const std::string& s, double* out) {
+  if (s.empty()) return Parsed::Malformed;
   errno = 0;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  if (errno || *end != '\0' || !std::isfinite(v)) return false;
+  if (end == s.c_str() || *end != '\0' || std::isnan(v)) return Parsed::Malformed;
+  if (std::isinf(v)) {
+    // "inf" spelled out is not a value any option takes; 1e999 is a number out of range.
+    return errno == ERANGE ? Parsed::OutOfRange : Parsed::Malformed;
+  }
+  // Underflow (1e-999) gives a denormal or 0 with ERANGE: a number, but not representable.
+  if (errno == ERANGE) return Parsed::OutOfRange;
   *out = v;
-  return true;
+  return Parsed::Ok;
 }
+
+// Every integer option is read into an `int` somewhere (sizes, counts, blocks, seeds): beyond
+// 32 bits a value would wrap silently (synth --size 4294967328 became 32), so it is refused here.
+constexpr int64_t kIntLimit = 2147483647;
+static bool fits_int32(int64_t v) { return v >= -kIntLimit - 1 && v <= kIntLimit; }
 
 static bool in_range(const Spec& sp, double v) {
   if (sp.min && (sp.min_exclusive ? !(v > *sp.min) : !(v >= *sp.min))) return false;
@@ -127,9 +161,12 @@ static bool in_range(const Spec& sp, double v) {
 std::string normalise_value(const Spec& sp, const std::string& raw, const std::string& source) {
   std::string v = trim(raw);
   auto bad = [&](const std::string& why) -> std::string {
-    TC_FAIL(ErrorKind::Usage, "{}: key '{}': value '{}' {}; expected {}", source, sp.key, v, why,
+    // Flags (bare keys) are named as typed; config keys as in the INI/--section.key form.
+    const std::string name = sp.section().empty() ? "option '--" + sp.key + "'" : "key '" + sp.key + "'";
+    TC_FAIL(ErrorKind::Usage, "{}: {}: value {} {}; expected {}", source, name, quote_value(v), why,
             sp.describe_expected());
   };
+  if (sp.accepts_word(v)) return v;
   switch (sp.type) {
     case Type::Bool: {
       bool b;
@@ -137,15 +174,18 @@ std::string normalise_value(const Spec& sp, const std::string& raw, const std::s
       return b ? "true" : "false";
     }
     case Type::Int: {
-      int64_t i;
-      if (!parse_int(v, &i)) bad("is not an integer");
-      if (!in_range(sp, static_cast<double>(i))) bad("is out of range");
+      int64_t i = 0;
+      Parsed p = parse_int(v, &i);
+      if (p == Parsed::Malformed) bad("is not an integer");
+      if (p == Parsed::Ok && !fits_int32(i)) bad(fmt::format("is out of range (integers are at most {})", kIntLimit));
+      if (p == Parsed::OutOfRange || !in_range(sp, static_cast<double>(i))) bad("is out of range");
       return std::to_string(i);
     }
     case Type::Float: {
-      double d;
-      if (!parse_float(v, &d)) bad("is not a number");
-      if (!in_range(sp, d)) bad("is out of range");
+      double d = 0;
+      Parsed p = parse_float(v, &d);
+      if (p == Parsed::Malformed) bad("is not a number");
+      if (p == Parsed::OutOfRange || !in_range(sp, d)) bad("is out of range");
       return v;
     }
     case Type::String: return v;
@@ -162,17 +202,21 @@ std::string normalise_value(const Spec& sp, const std::string& raw, const std::s
       std::string out;
       for (const auto& item : split_list(v)) {
         if (item.empty()) bad("has an empty list item");
+        const std::string q = quote_value(item);
         if (sp.type == Type::IntList) {
-          int64_t i;
-          if (!parse_int(item, &i)) bad(fmt::format("has item '{}' that is not an integer", item));
-          if (!in_range(sp, static_cast<double>(i))) bad(fmt::format("has item '{}' out of range", item));
+          int64_t i = 0;
+          Parsed p = parse_int(item, &i);
+          if (p == Parsed::Malformed) bad(fmt::format("has item {} that is not an integer", q));
+          if (p == Parsed::OutOfRange || !fits_int32(i) || !in_range(sp, static_cast<double>(i)))
+            bad(fmt::format("has item {} out of range", q));
         } else if (sp.type == Type::FloatList) {
-          double d;
-          if (!parse_float(item, &d)) bad(fmt::format("has item '{}' that is not a number", item));
-          if (!in_range(sp, d)) bad(fmt::format("has item '{}' out of range", item));
+          double d = 0;
+          Parsed p = parse_float(item, &d);
+          if (p == Parsed::Malformed) bad(fmt::format("has item {} that is not a number", q));
+          if (p == Parsed::OutOfRange || !in_range(sp, d)) bad(fmt::format("has item {} out of range", q));
         } else if (!sp.choices.empty() &&
                    std::find(sp.choices.begin(), sp.choices.end(), item) == sp.choices.end()) {
-          bad(fmt::format("has item '{}' that is not allowed", item));
+          bad(fmt::format("has item {} that is not allowed", q));
         }
         out += (out.empty() ? "" : ",") + item;
       }
@@ -184,8 +228,10 @@ std::string normalise_value(const Spec& sp, const std::string& raw, const std::s
 
 // ---------------------------------------------------------------- INI
 
-std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& name) {
+std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string& name,
+                                     bool allow_repeats) {
   std::vector<IniEntry> out;
+  std::map<std::string, int> first_line;  // "section\nkey" -> line of its first occurrence
   std::istringstream in(text);
   std::string line, section;
   int lineno = 0;
@@ -195,8 +241,8 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t[0] == '[') {
       if (t.back() != ']')
-        TC_FAIL(ErrorKind::Usage, "{}:{}: malformed section header '{}': expected '[name]'", name,
-                lineno, t);
+        TC_FAIL(ErrorKind::Usage, "{}:{}: malformed section header {}: expected '[name]'", name,
+                lineno, quote_value(t));
       section = trim(t.substr(1, t.size() - 2));
       if (section.empty())
         TC_FAIL(ErrorKind::Usage, "{}:{}: empty section name", name, lineno);
@@ -204,7 +250,7 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
     }
     auto eq = t.find('=');
     if (eq == std::string::npos)
-      TC_FAIL(ErrorKind::Usage, "{}:{}: expected 'key = value', got '{}'", name, lineno, t);
+      TC_FAIL(ErrorKind::Usage, "{}:{}: expected 'key = value', got {}", name, lineno, quote_value(t));
     IniEntry e;
     e.section = section;
     e.key = trim(t.substr(0, eq));
@@ -218,6 +264,12 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
     e.file = name;
     e.line = lineno;
     if (e.key.empty()) TC_FAIL(ErrorKind::Usage, "{}:{}: empty key", name, lineno);
+    // Last-wins inside one file would hide a typo'd edit; across files it is the documented
+    // precedence (Config::load_ini of each --config in turn).
+    auto [it, fresh] = first_line.emplace(section + "\n" + e.key, lineno);
+    if (!fresh && !allow_repeats)
+      TC_FAIL(ErrorKind::Usage, "{}:{}: key '{}' of [{}] is given twice (first at {}:{}); keep one", name,
+              lineno, e.key, section, name, it->second);
     out.push_back(std::move(e));
   }
   return out;
@@ -226,37 +278,6 @@ std::vector<IniEntry> parse_ini_text(const std::string& text, const std::string&
 std::vector<IniEntry> parse_ini(const std::string& path) {
   if (!file_exists(path)) TC_FAIL(ErrorKind::Usage, "config file '{}' does not exist", path);
   return parse_ini_text(read_file(path), path);
-}
-
-// ---------------------------------------------------------------- suggestions
-
-static size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = std::string::npos;
-  auto name_of = [](const std::string& k) {
-    auto p = k.find('.');
-    return p == std::string::npos ? k : k.substr(p + 1);
-  };
-  for (const auto& c : candidates) {
-    size_t d = std::min(edit_distance(word, c), edit_distance(name_of(word), name_of(c)) + 1);
-    if (d < best_d) { best_d = d; best = c; }
-  }
-  size_t limit = std::max<size_t>(2, name_of(word).size() / 3);
-  return best_d <= limit ? best : std::string();
 }
 
 // ---------------------------------------------------------------- Config
@@ -305,11 +326,11 @@ std::vector<std::string> Config::keys() const {
   return k;
 }
 
-void Config::unknown_key(const std::string& key, const std::string& source) const {
+void Config::unknown_key(const std::string& key, const std::string& source, bool from_file) const {
   // Suggest among this command's keys first, then anywhere in the schema (the key may belong
-  // to a section this command does not take).
+  // to a section this command does not take: files may hold it, flags may not).
   std::string near = closest(key, keys());
-  std::string msg = fmt::format("{}: unknown key '{}'", source, key);
+  std::string msg = fmt::format("{}: unknown key {}", source, quote_value(key));
   if (!near.empty()) {
     msg += fmt::format(" (did you mean '{}'?)", near);
   } else {
@@ -317,7 +338,8 @@ void Config::unknown_key(const std::string& key, const std::string& source) cons
     for (const auto& s : schema()) all.push_back(s.key);
     std::string other = closest(key, all);
     if (!other.empty())
-      msg += fmt::format(" (the closest key, '{}', is not used by this command)", other);
+      msg += from_file ? fmt::format(" (did you mean '{}'?)", other)
+                       : fmt::format(" (the closest key, '{}', is not used by this command)", other);
   }
   TC_FAIL(ErrorKind::Usage, "{}", msg);
 }
@@ -325,34 +347,59 @@ void Config::unknown_key(const std::string& key, const std::string& source) cons
 void Config::set(const std::string& key, const std::string& value, const std::string& source) {
   const Spec* sp = find(key);
   if (!sp) unknown_key(key, source);
-  values_[key] = Value{normalise_value(*sp, value, source), source};
+  if (sp->multi) {  // setting a repeatable option replaces all its values by this one
+    values_.erase(key);
+    append(key, value, source);
+    return;
+  }
+  values_[key] = Value{normalise_value(*sp, value, source), source, {}};
 }
 
 void Config::append(const std::string& key, const std::string& value, const std::string& source) {
   const Spec* sp = find(key);
   if (!sp) unknown_key(key, source);
-  auto it = values_.find(key);
-  std::string norm = normalise_value(*sp, value, source);
-  if (it == values_.end() || it->second.source == "default" || it->second.text.empty())
-    values_[key] = Value{norm, source};
-  else
-    it->second = Value{it->second.text + "," + norm, source};
+  TC_CHECK(sp->multi, "option '{}' is not repeatable", key);
+  Value& v = values_[key];
+  if (v.source == "default" || v.source.empty()) v = Value{};
+  v.items.push_back(normalise_value(*sp, value, source));
+  v.text += (v.text.empty() ? "" : ", ") + v.items.back();
+  v.source = source;
 }
 
 void Config::load_ini(const std::string& path) { apply(parse_ini(path)); }
 
 void Config::apply(const std::vector<IniEntry>& entries) {
+  const std::vector<std::string> sections = schema_sections();
   for (const auto& e : entries) {
     std::string where = fmt::format("{}:{}", e.file, e.line);
     if (e.section.empty())
       TC_FAIL(ErrorKind::Usage, "{}: key '{}' is outside any [section]", where, e.key);
-    set(e.section + "." + e.key, e.value, where);
+    const std::string key = e.section + "." + e.key;
+    if (find(key)) {
+      set(key, e.value, where);
+      continue;
+    }
+    if (std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
+      std::string near = closest(e.section, sections), all;
+      for (const auto& s : sections) all += (all.empty() ? "[" : ", [") + s + "]";
+      TC_FAIL(ErrorKind::Usage, "{}: unknown section [{}]{}; config files have {}", where, e.section,
+              near.empty() ? std::string() : fmt::format(" (did you mean [{}]?)", near), all);
+    }
+    // A key of the schema that this command does not read: still validated (a bad value in the
+    // shared file is an error for every command), then skipped.
+    const Spec* known = nullptr;
+    for (const auto& s : schema())
+      if (s.key == key) known = &s;
+    if (!known) unknown_key(key, where, /*from_file=*/true);
+    normalise_value(*known, e.value, where);
+    unused_.push_back(fmt::format("{} ({})", key, where));
   }
 }
 
 void Config::check_required() const {
   for (const auto& s : specs_)
-    if (s.required && (values_.count(s.key) == 0 || values_.at(s.key).text.empty()))
+    if (s.required && (values_.count(s.key) == 0 ||
+                       (s.multi ? values_.at(s.key).items.empty() : values_.at(s.key).text.empty())))
       TC_FAIL(ErrorKind::Usage, "missing required option --{} ({})", s.key, s.help);
 }
 
@@ -374,6 +421,11 @@ const std::string& Config::source(const std::string& key) const {
   return it == values_.end() ? def : it->second.source;
 }
 
+std::string Config::word(const std::string& key) const {
+  const std::string& t = text(key);
+  return spec(key).accepts_word(t) ? t : std::string();
+}
+
 static void expect_type(const Spec& sp, std::initializer_list<Type> ok) {
   for (Type t : ok)
     if (sp.type == t) return;
@@ -389,17 +441,18 @@ bool Config::get_bool(const std::string& key) const {
 int64_t Config::get_int(const std::string& key) const {
   expect_type(spec(key), {Type::Int});
   int64_t v = 0;
-  TC_CHECK(parse_int(text(key), &v), "option '{}' has no value", key);
+  TC_CHECK(parse_int(text(key), &v) == Parsed::Ok, "option '{}' has no number ('{}')", key, text(key));
   return v;
 }
 double Config::get_float(const std::string& key) const {
   expect_type(spec(key), {Type::Float, Type::Int});
   double v = 0;
-  TC_CHECK(parse_float(text(key), &v), "option '{}' has no value", key);
+  TC_CHECK(parse_float(text(key), &v) == Parsed::Ok, "option '{}' has no number ('{}')", key, text(key));
   return v;
 }
 std::string Config::get_string(const std::string& key) const {
   expect_type(spec(key), {Type::String, Type::Choice});
+  TC_CHECK(!spec(key).multi, "option '{}' is repeatable: read it with get_string_list", key);
   return text(key);
 }
 std::vector<int64_t> Config::get_int_list(const std::string& key) const {
@@ -423,7 +476,12 @@ std::vector<double> Config::get_float_list(const std::string& key) const {
   return out;
 }
 std::vector<std::string> Config::get_string_list(const std::string& key) const {
-  expect_type(spec(key), {Type::StringList, Type::String});
+  const Spec& sp = spec(key);
+  if (sp.multi) {
+    auto it = values_.find(key);
+    return it == values_.end() ? std::vector<std::string>{} : it->second.items;
+  }
+  expect_type(sp, {Type::StringList});
   return split_list(text(key));
 }
 

@@ -141,7 +141,7 @@ std::vector<Spec> build() {
   t.push_back(C("runtime.device", "auto", {"auto", "cpu", "cuda"}, "compute device; auto = cuda when available"));
   t.push_back(C("runtime.comm", "auto", {"auto", "mpi", "nccl", "single"},
                 "gradient sync backend; auto = nccl on CUDA devices, mpi otherwise"));
-  t.push_back(I("runtime.comm_timeout_s", "600", "a collective (NCCL) waiting longer than this ends the job; dead ranks end it at once through the launcher", 1));
+  t.push_back(I("runtime.comm_timeout_s", "600", "the longest any rank waits for a peer (every collective and send/recv, any backend); past it the job ends (exit 5) naming the silent rank. Raise it when one rank is legitimately slower for that long (rank 0 alone writing a large checkpoint, pictures or a cache)", 1));
   return t;
 }
 

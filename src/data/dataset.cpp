@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "util/check.h"
@@ -172,6 +173,9 @@ namespace dd = detail_dataset;
 
 struct DatasetWriter::Impl {
   explicit Impl(const std::string& p) : path(p), atomic(p) {}
+  ~Impl() {
+    if (!finished && file.valid()) h5::discard_writes(file.get());  // the temporary goes anyway
+  }
   std::string path;
   tc::AtomicPath atomic;  // declared before the handles: removed after they are closed
   DatasetMeta meta;
@@ -290,6 +294,7 @@ DatasetMeta DatasetWriter::finish() {
   h5::put_attr_str(f, "content_hash", m.meta.content_hash);
   h5::put_attr_i64(f, "size", m.meta.size);
 
+  h5::flush_file(f, p);
   m.images.reset();
   m.masks.reset();
   if (m.file.close_checked() < 0) TC_RUNTIME_ERROR("{}: closing the HDF5 file failed", p);
@@ -371,6 +376,14 @@ DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<I
     TC_CHECK_INPUT(C > 0, "{}: dataset 'class_names' is empty (expected at least one class)",
                    path);
     meta.class_names = h5::read_string_column(d.get(), C, path, "class_names");
+    // Two entries of one name would give one class two rows in every per-class result.
+    std::map<std::string, size_t> first;
+    for (size_t c = 0; c < C; ++c) {
+      auto [it, fresh] = first.emplace(meta.class_names[c], c);
+      TC_CHECK_INPUT(fresh, "{}: class_names[{}] and class_names[{}] are both '{}' (expected each class "
+                     "once; rebuild the dataset with prep, or merge the classes' images under one name)",
+                     path, it->second, c, meta.class_names[c]);
+    }
   }
   {
     auto d = dd::open_checked(f, "defect", path, {N}, H5T_STRING, 0, false,

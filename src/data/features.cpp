@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <H5Cpp.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "util/check.h"
@@ -31,7 +33,14 @@ FeatureKey key_of(H5::H5File& f, const std::string& path) {
   size_t pos = 0;
   while (pos < layers.size()) {
     size_t c = layers.find(',', pos);
-    k.layers.push_back(std::stoi(layers.substr(pos, c - pos)));
+    const std::string item = layers.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    TC_CHECK_INPUT(!item.empty() && *end == '\0' && errno == 0 && v >= 1 && v <= 100000,
+                   "feature cache '{}': attribute 'layers' is '{}', expected comma-separated block numbers",
+                   path, layers.size() > 80 ? layers.substr(0, 80) + "..." : layers);
+    k.layers.push_back(static_cast<int>(v));
     pos = c == std::string::npos ? layers.size() : c + 1;
   }
   k.vv_from = static_cast<int>(h5::attr_i64(f, "vv_from"));
@@ -228,6 +237,7 @@ FeatureCacheWriter::FeatureCacheWriter(const std::string& path, const FeatureKey
     impl_->done_flags.assign(static_cast<size_t>(rows), 0);
     if (rows > 0) impl_->done.read(impl_->done_flags.data(), H5::PredType::NATIVE_UINT8);
   } catch (const H5::Exception& e) {
+    h5::discard_writes(impl_->file);  // rows already flushed stay; a failed close would crash HDF5
     TC_RUNTIME_ERROR("feature cache '{}': cannot create: {}", path, e.getDetailMsg());
   }
 }
@@ -264,12 +274,14 @@ void FeatureCacheWriter::write(int64_t row, const FeatureRows& rows) {
     impl_->done.write(impl_->done_flags.data() + row, H5::PredType::NATIVE_UINT8, msp, fsp);
     impl_->file.flush(H5F_SCOPE_GLOBAL);
   } catch (const H5::Exception& e) {
+    h5::discard_writes(impl_->file);  // rows flushed before stay done; these are redone next time
     TC_RUNTIME_ERROR("feature cache '{}': write failed: {}", impl_->path, e.getDetailMsg());
   }
 }
 
 void FeatureCacheWriter::close() {
   if (impl_ && impl_->file.getId() >= 0) {
+    h5::flush_file(impl_->file, impl_->path);
     impl_->global.close();
     impl_->done.close();
     for (auto& t : impl_->tokens) t.close();

@@ -11,7 +11,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <streambuf>
 
 #include "data/png.h"
 #include "util/check.h"
@@ -41,12 +45,99 @@ struct Decoded {
   }
 };
 
+// The format from the file's signature (not its name): a JPEG named .png still decodes, and a
+// file that is no image at all is refused in our words before any decoder sees it.
+enum class Format { Png, Jpeg, Bmp, Tiff, Unknown };
+
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::Png: return "PNG";
+    case Format::Jpeg: return "JPEG";
+    case Format::Bmp: return "BMP";
+    case Format::Tiff: return "TIFF";
+    case Format::Unknown: break;
+  }
+  return "unknown";
+}
+
+Format sniff(const std::string& b) {
+  auto starts = [&](const char* sig, size_t n) { return b.size() >= n && std::memcmp(b.data(), sig, n) == 0; };
+  if (is_png(b)) return Format::Png;
+  if (starts("\xFF\xD8\xFF", 3)) return Format::Jpeg;
+  if (starts("BM", 2)) return Format::Bmp;
+  if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4))
+    return Format::Tiff;  // classic and BigTIFF, either byte order
+  return Format::Unknown;
+}
+
+// "68 65 6c 6c 6f 2c 20 6e ('hello, n')": what the file starts with, for the message.
+std::string describe_start(const std::string& b) {
+  const size_t n = std::min<size_t>(b.size(), 8);
+  std::string hex, text;
+  bool printable = true;
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(b[i]);
+    hex += fmt::format("{}{:02x}", i ? " " : "", c);
+    printable = printable && c >= 0x20 && c < 0x7f;
+    text += static_cast<char>(c);
+  }
+  return printable ? fmt::format("{} ('{}')", hex, text) : hex;
+}
+
+// A JPEG's entropy-coded data can only end with the EOI marker (FF D9): inside it every FF is
+// followed by 00 or a restart marker. A file cut short has no EOI after its last start-of-scan,
+// and libjpeg would fill the missing rows with grey and only warn.
+std::string jpeg_defect(const std::string& b) {
+  const size_t sos = b.rfind("\xFF\xDA");
+  if (sos == std::string::npos) return "corrupt JPEG: no image data (no start-of-scan marker)";
+  if (b.find("\xFF\xD9", sos + 2) == std::string::npos)
+    return fmt::format("truncated JPEG: the file ends inside the image data after {} bytes (no end-of-image "
+                       "marker)", b.size());
+  return {};
+}
+
+#if TOKENCLIP_HAVE_OPENCV
+// OpenCV's imdecode prints a decoder's exception text to std::cerr itself (e.g. "imdecode_(''):
+// can't read header: ... bitstrm.cpp:102 ...") before returning an empty image; we report the
+// failure in our own words, so that text is dropped while a decode runs. Nested and concurrent
+// decodes (prep's threads) share one swap; nothing else here writes to std::cerr.
+class MuteCerr {
+ public:
+  MuteCerr() {
+    std::lock_guard<std::mutex> lock(mu());
+    if (depth()++ == 0) saved() = std::cerr.rdbuf(&sink());
+  }
+  ~MuteCerr() {
+    std::lock_guard<std::mutex> lock(mu());
+    if (--depth() == 0) std::cerr.rdbuf(saved());
+  }
+  MuteCerr(const MuteCerr&) = delete;
+  MuteCerr& operator=(const MuteCerr&) = delete;
+
+ private:
+  struct Sink : std::streambuf {  // stateless: safe to write from several threads
+    int overflow(int c) override { return c == traits_type::eof() ? 0 : c; }
+    std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
+  };
+  static std::mutex& mu() { static std::mutex m; return m; }
+  static int& depth() { static int d = 0; return d; }
+  static std::streambuf*& saved() { static std::streambuf* s = nullptr; return s; }
+  static Sink& sink() { static Sink s; return s; }
+};
+#endif
+
 Decoded decode(const std::string& path, const char* what) {
   std::error_code ec;
   TC_CHECK_INPUT(std::filesystem::exists(path, ec), "{} file '{}' does not exist", what, path);
+  TC_CHECK_INPUT(!std::filesystem::is_directory(path, ec), "{} '{}' is a directory, not an image file", what, path);
   const std::string bytes = read_file(path);
+  TC_CHECK_INPUT(!bytes.empty(), "cannot decode {} '{}': the file is empty (0 bytes)", what, path);
+  const Format format = sniff(bytes);
+  TC_CHECK_INPUT(format != Format::Unknown,
+                 "cannot decode {} '{}': not a PNG, JPEG, BMP or TIFF file (it starts with {}; {} bytes)", what,
+                 path, describe_start(bytes), bytes.size());
   Decoded d;
-  if (is_png(bytes)) {
+  if (format == Format::Png) {
     PngImage p = png_decode(bytes, fmt::format("cannot decode {} '{}'", what, path));
     d.width = p.width;
     d.height = p.height;
@@ -56,17 +147,21 @@ Decoded decode(const std::string& path, const char* what) {
     return d;
   }
 #if TOKENCLIP_HAVE_OPENCV
+  if (format == Format::Jpeg) {
+    const std::string defect = jpeg_defect(bytes);
+    TC_CHECK_INPUT(defect.empty(), "cannot decode {} '{}': {}", what, path, defect);
+  }
   cv::Mat m;
   try {
+    MuteCerr mute;
     // A header over the bytes already read: no second copy of the file.
     const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
     m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    TC_INPUT_ERROR("cannot decode {} '{}': {}", what, path, e.what());
+  } catch (const cv::Exception&) {
+    m = cv::Mat();  // reported below in our words; OpenCV's text names its own source lines
   }
-  TC_CHECK_INPUT(!m.empty(),
-                 "cannot decode {} '{}' (unreadable, corrupt or not a PNG/JPEG/BMP/TIFF image)",
-                 what, path);
+  TC_CHECK_INPUT(!m.empty(), "cannot decode {} '{}': corrupt, truncated or unsupported {} file ({} bytes)", what,
+                 path, format_name(format), bytes.size());
   TC_CHECK_INPUT(m.depth() == CV_8U || m.depth() == CV_16U,
                  "{} '{}': unsupported sample type (expected 8- or 16-bit integer samples)", what,
                  path);
@@ -97,10 +192,10 @@ Decoded decode(const std::string& path, const char* what) {
   }
   return d;
 #else
-  TC_INPUT_ERROR("cannot decode {} '{}': not a PNG, and this build has no decoder for other "
-                 "formats (built with TOKENCLIP_OPENCV=OFF; rebuild with OpenCV for "
+  TC_INPUT_ERROR("cannot decode {} '{}': a {} file, and this build has no decoder for formats other "
+                 "than PNG (built with TOKENCLIP_OPENCV=OFF; rebuild with OpenCV for "
                  "JPEG/BMP/TIFF, or convert the file to PNG)",
-                 what, path);
+                 what, path, format_name(format));
 #endif
 }
 

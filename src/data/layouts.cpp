@@ -12,12 +12,12 @@
 #include <set>
 #include <sstream>
 
-#include "config/config.h"
 #include "data/image.h"
 #include "data/image_paths.h"
 #include "util/check.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/text.h"
 
 namespace tc::data {
 
@@ -1079,7 +1079,7 @@ const LayoutInfo& layout_info(const std::string& name) {
     names.push_back(l.name);
     list += (list.empty() ? "" : ", ") + l.name;
   }
-  const std::string near = config::closest(name, names);
+  const std::string near = closest(name, names);
   TC_USAGE_ERROR("unknown layout '{}'{}; known layouts: {}", name,
                  near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near), list);
 }

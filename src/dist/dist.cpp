@@ -6,17 +6,24 @@
 #endif
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
+#include "dist/fault.h"
+#include "dist/wait.h"
 #include "util/check.h"
 #include "util/log.h"
 
 namespace tc::dist {
 namespace {
 
+using detail::mpi_check;
+
 Env g_env;
 bool g_inited = false;
+double g_timeout_s = 600;
 
 MPI_Datatype mpi_type(DType t) {
   switch (t) {
@@ -27,14 +34,6 @@ MPI_Datatype mpi_type(DType t) {
     case DType::U8: return MPI_UINT8_T;
   }
   return MPI_BYTE;
-}
-
-void mpi_check(int rc, const char* what) {
-  if (rc == MPI_SUCCESS) return;
-  char buf[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(rc, buf, &len);
-  TC_FAIL(ErrorKind::Dist, "MPI {} failed: {}", what, std::string(buf, static_cast<size_t>(len)));
 }
 
 class SingleComm final : public Communicator {
@@ -52,11 +51,25 @@ class SingleComm final : public Communicator {
   void recv(void*, size_t, int src) override { TC_CHECK(false, "recv from rank {} in a single-process run", src); }
 };
 
+// Loops over `bytes` in pieces of at most `chunk` (MPI counts are int); one zero-size piece
+// when `bytes` is 0, so that every rank still takes part in the collective.
+template <typename F>
+void for_chunks(size_t bytes, size_t chunk, F&& f) {
+  size_t off = 0;
+  do {
+    const size_t n = std::min(chunk, bytes - off);
+    f(off, static_cast<int>(n));
+    off += n;
+  } while (off < bytes);
+}
+
+// Every operation is non-blocking and waited for by detail::wait_requests (bounded, sleeping).
 class MpiComm final : public Communicator {
  public:
   MpiComm() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    detail::ensure_control();
   }
   std::string backend() const override { return "mpi"; }
   int rank() const override { return rank_; }
@@ -68,20 +81,20 @@ class MpiComm final : public Communicator {
     reduce(data, count, t, MPI_MAX);
   }
   void broadcast(void* data, size_t bytes, int root) override {
-    // MPI counts are int: send in chunks so buffers above 2 GiB work.
     auto* p = static_cast<char*>(data);
-    const size_t chunk = size_t{1} << 30;
-    for (size_t off = 0; off < bytes || (bytes == 0 && off == 0); off += chunk) {
-      int n = static_cast<int>(std::min(chunk, bytes - off));
-      mpi_check(MPI_Bcast(p + off, n, MPI_BYTE, root, MPI_COMM_WORLD), "broadcast");
-      if (bytes == 0) break;
-    }
+    for_chunks(bytes, kChunkBytes, [&](size_t off, int n) {
+      MPI_Request r;
+      mpi_check(MPI_Ibcast(p + off, n, MPI_BYTE, root, MPI_COMM_WORLD, &r), "broadcast");
+      detail::wait_requests("broadcast", static_cast<size_t>(n), &r, 1);
+    });
   }
   void allgather(const void* in, size_t bytes, void* out) override {
     TC_CHECK_LT(bytes, size_t{1} << 31, "allgather block size");
-    mpi_check(MPI_Allgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes),
-                            MPI_BYTE, MPI_COMM_WORLD),
+    MPI_Request r;
+    mpi_check(MPI_Iallgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes), MPI_BYTE,
+                             MPI_COMM_WORLD, &r),
               "allgather");
+    detail::wait_requests("allgather", bytes * static_cast<size_t>(world_), &r, 1);
   }
   std::vector<std::string> allgather_strings(const std::string& mine) override {
     int64_t n = static_cast<int64_t>(mine.size());
@@ -95,38 +108,54 @@ class MpiComm final : public Communicator {
       total += sizes[r];
     }
     std::string all(static_cast<size_t>(total), '\0');
-    mpi_check(MPI_Allgatherv(mine.data(), static_cast<int>(n), MPI_BYTE, all.data(), counts.data(),
-                             displs.data(), MPI_BYTE, MPI_COMM_WORLD),
+    MPI_Request r;
+    mpi_check(MPI_Iallgatherv(mine.data(), static_cast<int>(n), MPI_BYTE, all.data(), counts.data(),
+                              displs.data(), MPI_BYTE, MPI_COMM_WORLD, &r),
               "allgatherv");
+    detail::wait_requests("allgather of strings", static_cast<size_t>(total), &r, 1);
     std::vector<std::string> out;
     for (int r = 0; r < world_; ++r) out.push_back(all.substr(displs[r], counts[r]));
     return out;
   }
-  void barrier() override { mpi_check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+  void barrier() override {
+    MPI_Request r;
+    mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &r), "barrier");
+    detail::wait_requests("barrier", 0, &r, 1);
+  }
   void send(const void* data, size_t bytes, int dest) override {
-    const auto* p = static_cast<const char*>(data);
-    const size_t chunk = size_t{1} << 30;
-    for (size_t off = 0; off < bytes; off += chunk)
-      mpi_check(MPI_Send(p + off, static_cast<int>(std::min(chunk, bytes - off)), MPI_BYTE, dest, 7,
-                         MPI_COMM_WORLD), "send");
+    transfer(const_cast<void*>(data), bytes, dest, true);  // only read: MPI_Isend takes const
   }
-  void recv(void* data, size_t bytes, int src) override {
-    auto* p = static_cast<char*>(data);
-    const size_t chunk = size_t{1} << 30;
-    for (size_t off = 0; off < bytes; off += chunk)
-      mpi_check(MPI_Recv(p + off, static_cast<int>(std::min(chunk, bytes - off)), MPI_BYTE, src, 7,
-                         MPI_COMM_WORLD, MPI_STATUS_IGNORE), "recv");
-  }
+  void recv(void* data, size_t bytes, int src) override { transfer(data, bytes, src, false); }
 
  private:
+  static constexpr size_t kChunkBytes = size_t{1} << 30;
+  static constexpr int kTag = 7;
+
+  // Point-to-point in chunks (MPI counts are int), each waited for within the bound.
+  void transfer(void* data, size_t bytes, int peer, bool sending) {
+    auto* p = static_cast<char*>(data);
+    const std::string what = (sending ? "send to rank " : "recv from rank ") + std::to_string(peer);
+    for (size_t off = 0; off < bytes; off += kChunkBytes) {
+      const int n = static_cast<int>(std::min(kChunkBytes, bytes - off));
+      MPI_Request r;
+      mpi_check(sending ? MPI_Isend(p + off, n, MPI_BYTE, peer, kTag, MPI_COMM_WORLD, &r)
+                        : MPI_Irecv(p + off, n, MPI_BYTE, peer, kTag, MPI_COMM_WORLD, &r),
+                sending ? "send" : "recv");
+      detail::wait_requests(what.c_str(), static_cast<size_t>(n), &r, 1);
+    }
+  }
+
   void reduce(void* data, size_t count, DType t, MPI_Op op) {
-    size_t elem = t == DType::F64 || t == DType::I64 ? 8 : (t == DType::U8 ? 1 : 4);
+    if (count == 0) return;
+    const size_t elem = t == DType::F64 || t == DType::I64 ? 8 : (t == DType::U8 ? 1 : 4);
     auto* p = static_cast<char*>(data);
     const size_t chunk = size_t{1} << 28;
     for (size_t off = 0; off < count; off += chunk) {
-      int n = static_cast<int>(std::min(chunk, count - off));
-      mpi_check(MPI_Allreduce(MPI_IN_PLACE, p + off * elem, n, mpi_type(t), op, MPI_COMM_WORLD),
+      const int n = static_cast<int>(std::min(chunk, count - off));
+      MPI_Request r;
+      mpi_check(MPI_Iallreduce(MPI_IN_PLACE, p + off * elem, n, mpi_type(t), op, MPI_COMM_WORLD, &r),
                 "allreduce");
+      detail::wait_requests("allreduce", static_cast<size_t>(n) * elem, &r, 1);
     }
   }
   int rank_ = 0, world_ = 1;
@@ -148,6 +177,7 @@ const Env& init(int* argc, char*** argv) {
   mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "init");
   // Errors come back as codes so we can report them; a failed rank is handled by abort_job.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  detail::ensure_control();  // collective: every rank is here at start-up
   g_env.mpi = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_env.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_env.world);
@@ -169,10 +199,22 @@ void finalize() {
   int inited = 0, fin = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&fin);
-  if (g_env.mpi && inited && !fin) MPI_Finalize();
+  if (!(g_env.mpi && inited && !fin)) return;
+  if (g_env.world > 1) {
+    // MPI_Finalize waits for every rank without a limit (a stopped peer would hold it
+    // forever): meet in a bounded barrier first.
+    try {
+      make_mpi_backend()->barrier();
+    } catch (const Error& e) {
+      detail::end_job(e.message(), {});
+    }
+  }
+  MPI_Finalize();
 }
 
 void abort_job(int exit_code) {
+  std::fflush(stdout);  // MPI_Abort kills without flushing: keep what was already printed
+  std::fflush(stderr);
   int inited = 0, fin = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&fin);
@@ -180,29 +222,51 @@ void abort_job(int exit_code) {
   std::exit(exit_code);
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, int timeout_s) {
+void set_comm_timeout(double seconds) {
+  TC_CHECK_USAGE(seconds > 0, "runtime.comm_timeout_s must be positive, got {}", seconds);
+  g_timeout_s = seconds;
+}
+double comm_timeout() { return g_timeout_s; }
+
+void CommDeleter::operator()(Communicator* c) const {
+  if (!c) return;
+  if (std::uncaught_exceptions() > 0) {
+    c->abandon();  // the object itself is left for process exit (MPI_Abort follows)
+    return;
+  }
+  delete c;
+}
+
+std::unique_ptr<Communicator> make_mpi_backend() {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  TC_CHECK_USAGE(inited, "communicator 'mpi' needs the process to be started by an MPI launcher "
+                         "(mpirun/mpiexec/srun --mpi=pmix)");
+  return std::make_unique<MpiComm>();
+}
+
+namespace {
+
+std::unique_ptr<Communicator> make_backend(const std::string& backend) {
   if (backend == "single") return std::make_unique<SingleComm>();
   if (backend == "nccl") {
 #ifdef TOKENCLIP_HAVE_NCCL
-    return make_nccl_communicator(g_env.local_rank, timeout_s);
+    return make_nccl_communicator(g_env.local_rank);
 #else
     TC_FAIL_HINT(ErrorKind::Usage, "rebuild with CUDA + NCCL (-DTOKENCLIP_NCCL=ON), or use --runtime.comm mpi",
                  "communicator 'nccl' is not compiled into this build");
 #endif
   }
-  if (backend == "mpi") {
-    int inited = 0;
-    MPI_Initialized(&inited);
-    TC_CHECK_USAGE(inited, "communicator 'mpi' needs the process to be started by an MPI launcher "
-                           "(mpirun/mpiexec/srun --mpi=pmix)");
-    return std::make_unique<MpiComm>();
-  }
-  if (backend == "auto") {
-    if (nccl_fits_node()) return make_communicator("nccl", timeout_s);
-    return g_env.mpi ? make_communicator("mpi", timeout_s) : make_communicator("single", timeout_s);
-  }
+  if (backend == "mpi") return make_mpi_backend();
+  if (backend == "auto") return make_backend(nccl_fits_node() ? "nccl" : g_env.mpi ? "mpi" : "single");
   TC_USAGE_ERROR("unknown communicator backend '{}': expected single, mpi{}", backend,
                  nccl_compiled() ? ", nccl" : "");
+}
+
+}  // namespace
+
+CommPtr make_communicator(const std::string& backend) {
+  return CommPtr(with_test_faults(make_backend(backend)).release());
 }
 
 int cuda_device_count() {

@@ -119,6 +119,10 @@ struct MapsWriter::Impl {
   H5::DataSet maps, scores, global;
   std::vector<H5::DataSet> probs, assign;
   MapsMeta meta;
+  bool committed = false;
+  ~Impl() {
+    if (!committed && file.getId() >= 0) h5::discard_writes(file);  // the temporary goes anyway
+  }
 };
 
 MapsWriter::MapsWriter(const std::string& path, const MapsMeta& meta) : impl_(std::make_unique<Impl>()) {
@@ -176,6 +180,7 @@ void MapsWriter::write(int64_t index, const float* map, float score, float globa
 }
 
 void MapsWriter::close() {
+  h5::flush_file(impl_->file, impl_->path->final_path());
   impl_->maps.close();
   impl_->scores.close();
   impl_->global.close();
@@ -183,6 +188,7 @@ void MapsWriter::close() {
   for (auto& d : impl_->assign) d.close();
   impl_->file.close();
   impl_->path->commit();
+  impl_->committed = true;
 }
 
 struct MapsReader::Impl {

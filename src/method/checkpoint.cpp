@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -62,6 +63,7 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
   AtomicPath ap(path);
   try {
     H5::H5File f(ap.tmp(), H5F_ACC_TRUNC);
+    h5::DiscardOnUnwind discard(f);
     h5::put_attr_str(f, "format", kCheckpointFormat);
     h5::put_attr_i64(f, "version", kCheckpointVersion);
     for (const auto& a : detail_ckpt::kMetaAttrs) h5::put_attr_str(f, a.name, meta.*a.field);
@@ -79,9 +81,12 @@ void save_checkpoint(const std::string& path, const NamedTensorList& learnable,
     }
     h5::put_attr_str(g, "names", names);
     if (extra) extra(f);
+    h5::flush_file(f, path);
     f.close();
   } catch (const H5::Exception& e) {
-    TC_RUNTIME_ERROR("{}: writing the checkpoint failed: {}", path, e.getDetailMsg());
+    TC_RUNTIME_ERROR("{}: writing the checkpoint failed (disk full or an I/O error?): {}", path, e.getDetailMsg());
+  } catch (const Error& e) {  // from `extra` or an attribute writer: say which file
+    TC_RUNTIME_ERROR("{}: writing the checkpoint failed: {}", path, e.message());
   }
   ap.commit();
 }
@@ -115,12 +120,23 @@ Checkpoint read_checkpoint(const std::string& path) {
       std::vector<int64_t> shape(dims.begin(), dims.end());
       at::Tensor t = at::empty(shape, at::kFloat);
       ds.read(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+      check_finite(t, path, "learnable/" + name);
       c.learnable.emplace_back(name, t);
     }
   } catch (const H5::Exception& e) {
     TC_INPUT_ERROR("{}: unreadable checkpoint: {}", path, e.getDetailMsg());
   }
   return c;
+}
+
+void check_finite(const at::Tensor& t, const std::string& file, const std::string& tensor) {
+  at::Tensor bad = at::logical_not(at::isfinite(t)).reshape({-1});
+  const int64_t n = bad.sum().item<int64_t>();
+  if (n == 0) return;
+  const int64_t first = bad.nonzero()[0][0].item<int64_t>();
+  TC_FAIL_HINT(ErrorKind::Input, "the file is damaged or its training diverged: use an earlier checkpoint",
+               "{}: tensor '{}' holds {} non-finite value(s) of {} (the first, at flat index {}, is {})",
+               file, tensor, n, t.numel(), first, t.reshape({-1})[first].item<double>());
 }
 
 void load_learnable(DetectorImpl& det, const Checkpoint& ckpt, const std::string& origin,
@@ -195,6 +211,7 @@ NamedTensorList import_anomalyclip_tensors(const std::map<std::string, at::Tenso
                                      width > 0 ? std::to_string(width) : "Dt"));
       return;
     }
+    check_finite(x, origin, key);
     out.emplace_back(to, x.to(at::kFloat).contiguous().clone());
   };
   ctx("ctx_pos", "base.ctx_normal");
@@ -217,14 +234,15 @@ NamedTensorList import_anomalyclip_tensors(const std::map<std::string, at::Tenso
                                      width > 0 ? std::to_string(width) : "Dt"));
       continue;
     }
+    check_finite(x, origin, key);
     out.emplace_back("base.deep." + std::to_string(i), x.to(at::kFloat).contiguous().clone());
   }
   for (const auto& kv : t) {
     if (kv.first == "ctx_pos" || kv.first == "ctx_neg" || ignorable(kv.first)) continue;
     if (kv.first.rfind("compound_prompts_text.", 0) == 0) {
       const std::string idx = kv.first.substr(std::string("compound_prompts_text.").size());
-      bool numeric = !idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos;
-      if (numeric && std::stoi(idx) < found) continue;
+      bool numeric = !idx.empty() && idx.size() < 9 && idx.find_first_not_of("0123456789") == std::string::npos;
+      if (numeric && std::atoi(idx.c_str()) < found) continue;
     }
     problems.push_back(fmt::format("'{}' is not an AnomalyCLIP prompt tensor", kv.first));
   }

@@ -41,9 +41,14 @@ struct Checkpoint {
   NamedTensorList learnable;  // in the stored order, CPU float32
 };
 // Input errors name the file and what is wrong (not HDF5, wrong format/version, missing
-// attribute or tensor).
+// attribute or tensor, a tensor holding NaN or Inf).
 Checkpoint read_checkpoint(const std::string& path);
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// Input error naming `file`, the tensor and the first bad value when `t` holds NaN or Inf: every
+// tensor read from a checkpoint passes here, so a damaged or diverged file stops at its load
+// (not later, as a NaN map or a null threshold).
+void check_finite(const at::Tensor& t, const std::string& file, const std::string& tensor);
 
 // Copies a checkpoint's tensors into the detector's learnable tensors (in place, keeping the
 // device). Every detector tensor must be present with the same shape; tensors the detector

@@ -91,21 +91,12 @@ torch::Tensor DetectorImpl::learnable(const std::string& name) const {
   TC_RUNTIME_ERROR("detector has no learnable tensor '{}'", name);
 }
 
-PromptSet DetectorImpl::base_set() const {
+PromptSet DetectorImpl::prompt_set(const std::string& learner) const {
   PromptSet s;
-  s.ctx_normal = learnable("base.ctx_normal").unsqueeze(0);
-  s.ctx_abnormal = learnable("base.ctx_abnormal").unsqueeze(0);
+  s.ctx_normal = learnable(learner + ".ctx_normal").unsqueeze(0);
+  s.ctx_abnormal = learnable(learner + ".ctx_abnormal").unsqueeze(0);
   for (int i = 0; i + 1 < opt_.prompt_depth; ++i)
-    s.deep.push_back(learnable("base.deep." + std::to_string(i)));
-  return s;
-}
-
-PromptSet DetectorImpl::global_set() const {
-  PromptSet s;
-  s.ctx_normal = learnable("global.ctx_normal").unsqueeze(0);
-  s.ctx_abnormal = learnable("global.ctx_abnormal").unsqueeze(0);
-  for (int i = 0; i + 1 < opt_.prompt_depth; ++i)
-    s.deep.push_back(learnable("global.deep." + std::to_string(i)));
+    s.deep.push_back(learnable(learner + ".deep." + std::to_string(i)));
   return s;
 }
 
@@ -131,9 +122,9 @@ TextFeatures DetectorImpl::encode_text() {
   }
   torch::Tensor eot = ids_.argmax(-1);
   TextFeatures tf;
-  tf.base = encode_prompt_set(text, emb, eot, base_set(), opt_.deep_prompt_fp16_round)[0];
+  tf.base = encode_prompt_set(text, emb, eot, prompt_set("base"), opt_.deep_prompt_fp16_round)[0];
   tf.global = opt_.decouple_prompts
-                  ? encode_prompt_set(text, emb, eot, global_set(), opt_.deep_prompt_fp16_round)[0]
+                  ? encode_prompt_set(text, emb, eot, prompt_set("global"), opt_.deep_prompt_fp16_round)[0]
                   : tf.base;
   const int64_t Q = opt_.subspaces;
   if (opt_.subspace_mode == "projection") {
@@ -143,7 +134,7 @@ TextFeatures DetectorImpl::encode_text() {
     PromptSet s;
     s.ctx_normal = learnable("subspace.ctx_normal");
     s.ctx_abnormal = learnable("subspace.ctx_abnormal");
-    s.deep = base_set().deep;  // deep prompts shared with the base learner
+    s.deep = prompt_set("base").deep;  // deep prompts shared with the base learner
     tf.subspace = encode_prompt_set(text, emb, eot, s, opt_.deep_prompt_fp16_round);
   }
   return tf;

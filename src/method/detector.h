@@ -105,8 +105,8 @@ class DetectorImpl : public torch::nn::Module {
 
  private:
   torch::Tensor add_learnable(const std::string& name, torch::Tensor t);
-  PromptSet base_set() const;
-  PromptSet global_set() const;
+  // The context and deep prompts of a learner ("base" or "global"), one prompt pair.
+  PromptSet prompt_set(const std::string& learner) const;
 
   MethodOptions opt_;
   PromptTokens tokens_;

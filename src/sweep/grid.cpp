@@ -9,6 +9,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace tc::sweep {
 namespace detail_grid {
@@ -40,7 +41,7 @@ std::vector<std::string> schema_keys() {
 const config::Spec& spec_or_fail(const config::IniEntry& e) {
   const config::Spec* s = find_spec(e.key);
   if (!s) {
-    std::string near = config::closest(e.key, schema_keys());
+    std::string near = closest(e.key, schema_keys());
     TC_FAIL(ErrorKind::Usage, "{}: [{}] unknown config key '{}'{}: expected a key of the config table "
             "('tokenclip config --help' lists them)", where_of(e), e.section, e.key,
             near.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", near));
@@ -209,30 +210,52 @@ Sweep load_sweep(const std::string& path) {
   return load_sweep_text(read_file(path), path, dir);
 }
 
-Sweep load_sweep_text(const std::string& text, const std::string& name, const std::string& dir) {
-  using namespace detail_grid;  // NOLINT: function scope only
-  Sweep s;
-  s.file = name;
-  s.file_hash = sha256_hex(text);
-  s.root = dir;
-  std::vector<config::IniEntry> entries = config::parse_ini_text(text, name);
+// ---------------------------------------------------------------- load_sweep_text's steps
 
-  static const std::vector<std::string> sections = {"sweep", "presets", "grid", "set", "constraints",
-                                                    "protocol", "data", "domains", "train_flags",
-                                                    "eval_flags", "fake"};
+namespace detail_grid {
+
+// The sections of a sweep file, as read by read_sections (pass 2), for the later steps.
+struct Sections {
   std::vector<GridBlock> blocks;
   std::vector<KeyValue> set_values;
   std::vector<Constraint> constraints;
-  std::vector<config::IniEntry> preset_entries, data_entries, protocol_entries, domain_entries;
+  std::vector<config::IniEntry> data, protocol, domains;
+};
+
+// One grid combination: a preset (or none) and its overrides ([set] values, then grid values).
+struct Combo {
+  std::string preset, grid;
+  std::vector<KeyValue> overrides;
+};
+
+const std::vector<std::string>& known_sections() {
+  static const std::vector<std::string> sections = {"sweep", "presets", "grid", "set", "constraints",
+                                                    "protocol", "data", "domains", "train_flags",
+                                                    "eval_flags", "fake"};
+  return sections;
+}
+
+bool is_grid_section(const std::string& section) {
+  return section == "grid" || section.rfind("grid.", 0) == 0;
+}
+
+bool is_backbone_section(const std::string& section) {
+  return section.rfind("backbone.", 0) == 0 && section.size() > 9;
+}
+
+// Grid keys that name something of the sweep file rather than a config key.
+bool is_named_key(const std::string& key) { return key == "preset" || key == "backbone"; }
+
+// Pass 1: refuses unknown sections and repeated keys, and reads [sweep] (the root must be
+// known before any path resolves), then the base config files.
+void read_sweep_section(const std::vector<config::IniEntry>& entries, const std::string& name,
+                        const std::string& dir, Sweep& s) {
+  const std::vector<std::string>& sections = known_sections();
   std::string base_text, base_where;
   std::set<std::string> seen;
-
-  // Pass 1: [sweep] (root must be known before any path resolves).
   for (const auto& e : entries) {
-    bool is_grid = e.section == "grid" || e.section.rfind("grid.", 0) == 0;
-    bool is_backbone = e.section.rfind("backbone.", 0) == 0 && e.section.size() > 9;
-    if (!is_grid && !is_backbone && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
-      std::string near = config::closest(e.section, sections);
+    if (!is_grid_section(e.section) && !is_backbone_section(e.section) && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
+      std::string near = closest(e.section, sections);
       TC_FAIL(ErrorKind::Usage, "{}: unknown section [{}]{}: expected one of [sweep], [presets], "
               "[grid] or [grid.NAME], [set], [constraints], [protocol], [data], [domains], "
               "[train_flags], [eval_flags], [backbone.NAME]",
@@ -260,7 +283,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
     } else if (e.key == "eval_command") {
       s.eval_command = e.value;
     } else {
-      std::string near = config::closest(e.key, {"name", "root", "base", "visualize"});
+      std::string near = closest(e.key, {"name", "root", "base", "visualize"});
       TC_FAIL(ErrorKind::Usage, "{}: [sweep] unknown key '{}'{}: expected name, root, base or visualize",
               where_of(e), e.key, near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
     }
@@ -273,8 +296,58 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
               base_where, b, p);
     s.base.push_back(p);
   }
+}
 
-  // Pass 2: everything else.
+// A [grid] / [grid.NAME] line: its alternatives, normalised, appended to its block (a block's
+// lines must stay together).
+void add_grid_key(const config::IniEntry& e, std::vector<GridBlock>& blocks) {
+  const std::string& sec = e.section;
+  std::string bname = sec == "grid" ? "" : sec.substr(5);
+  if (blocks.empty() || blocks.back().name != bname) {
+    for (const auto& b : blocks)
+      if (b.name == bname)
+        TC_FAIL(ErrorKind::Usage, "{}: section [{}] appears twice; keep each grid block together",
+                where_of(e), sec);
+    blocks.push_back({bname, {}});
+  }
+  GridKey g;
+  g.key = e.key;
+  g.source = where_of(e);
+  if (is_named_key(e.key)) {
+    g.values = split_alternatives(e.value, ',');
+  } else {
+    const config::Spec& sp = spec_or_fail(e);
+    for (const auto& v : split_alternatives(e.value, is_list_type(sp.type) ? ';' : ','))
+      g.values.push_back(config::normalise_value(sp, v, g.source));
+  }
+  std::set<std::string> uniq;
+  for (const auto& v : g.values) {
+    if (v.empty() && is_named_key(e.key))
+      TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: empty alternative in '{}'", g.source, sec, e.key, e.value);
+    if (!uniq.insert(v).second)
+      TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: value '{}' is listed twice", g.source, sec, e.key, v);
+  }
+  blocks.back().keys.push_back(std::move(g));
+}
+
+// A [backbone.NAME] line: one flag of both commands for the points on that backbone (an empty
+// value declares the backbone and sets nothing: `weights =` names the random one).
+void read_backbone_flag(const config::IniEntry& e, Sweep& s) {
+  static const std::vector<std::string> reserved = {"data", "cache", "out", "checkpoint", "config"};
+  if (std::find(reserved.begin(), reserved.end(), e.key) != reserved.end())
+    TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: this flag is set by the sweep runner itself", where_of(e), e.section,
+            e.key);
+  auto& flags = s.backbones[e.section.substr(9)];
+  if (e.value.empty()) return;
+  // Weight and vocabulary files resolve against the root like data files.
+  flags.emplace_back(e.key, e.key == "weights" || e.key == "bpe" ? resolve(s.root, e.value)
+                                                                 : expand_placeholders(e.value, s.root));
+}
+
+// Pass 2: every section but [sweep], in file order. [presets], [fake] and the flag sections
+// go into the sweep; the rest is kept for the steps below.
+Sections read_sections(const std::vector<config::IniEntry>& entries, Sweep& s) {
+  Sections out;
   for (const auto& e : entries) {
     const std::string& sec = e.section;
     if (sec == "presets") {
@@ -283,56 +356,23 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
         TC_FAIL(ErrorKind::Input, "{}: [presets] {}: config file '{}' (resolved to '{}') does not exist",
                 where_of(e), e.key, e.value, p);
       s.presets[e.key] = p;
-      preset_entries.push_back(e);
-    } else if (sec == "grid" || sec.rfind("grid.", 0) == 0) {
-      std::string bname = sec == "grid" ? "" : sec.substr(5);
-      if (blocks.empty() || blocks.back().name != bname) {
-        for (const auto& b : blocks)
-          if (b.name == bname)
-            TC_FAIL(ErrorKind::Usage, "{}: section [{}] appears twice; keep each grid block together",
-                    where_of(e), sec);
-        blocks.push_back({bname, {}});
-      }
-      GridKey g;
-      g.key = e.key;
-      g.source = where_of(e);
-      if (e.key == "preset" || e.key == "backbone") {
-        g.values = split_alternatives(e.value, ',');
-      } else {
-        const config::Spec& sp = spec_or_fail(e);
-        for (const auto& v : split_alternatives(e.value, is_list_type(sp.type) ? ';' : ','))
-          g.values.push_back(config::normalise_value(sp, v, g.source));
-      }
-      std::set<std::string> uniq;
-      for (const auto& v : g.values) {
-        if (v.empty() && (e.key == "preset" || e.key == "backbone"))
-          TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: empty alternative in '{}'", g.source, sec, e.key, e.value);
-        if (!uniq.insert(v).second)
-          TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: value '{}' is listed twice", g.source, sec, e.key, v);
-      }
-      blocks.back().keys.push_back(std::move(g));
+    } else if (is_grid_section(sec)) {
+      add_grid_key(e, out.blocks);
     } else if (sec == "set" && e.key == "backbone") {
-      set_values.push_back({e.key, e.value, where_of(e)});
-    } else if (sec.rfind("backbone.", 0) == 0) {
-      static const std::vector<std::string> reserved = {"data", "cache", "out", "checkpoint", "config"};
-      if (std::find(reserved.begin(), reserved.end(), e.key) != reserved.end())
-        TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: this flag is set by the sweep runner itself", where_of(e), sec, e.key);
-      auto& flags = s.backbones[sec.substr(9)];  // declared even when every value is empty
-      if (e.value.empty()) continue;
-      // Weight and vocabulary files resolve against the root like data files.
-      flags.emplace_back(e.key, e.key == "weights" || e.key == "bpe" ? resolve(s.root, e.value)
-                                                                     : expand_placeholders(e.value, s.root));
+      out.set_values.push_back({e.key, e.value, where_of(e)});
+    } else if (is_backbone_section(sec)) {
+      read_backbone_flag(e, s);
     } else if (sec == "set") {
       const config::Spec& sp = spec_or_fail(e);
-      set_values.push_back({e.key, config::normalise_value(sp, e.value, where_of(e)), where_of(e)});
+      out.set_values.push_back({e.key, config::normalise_value(sp, e.value, where_of(e)), where_of(e)});
     } else if (sec == "constraints") {
-      constraints.push_back(parse_constraint(e));
+      out.constraints.push_back(parse_constraint(e));
     } else if (sec == "protocol") {
-      protocol_entries.push_back(e);
+      out.protocol.push_back(e);
     } else if (sec == "data") {
-      data_entries.push_back(e);
+      out.data.push_back(e);
     } else if (sec == "domains") {
-      domain_entries.push_back(e);
+      out.domains.push_back(e);
     } else if (sec == "fake") {
       s.fake[e.key] = e.value;
     } else if (sec == "train_flags" || sec == "eval_flags") {
@@ -343,9 +383,14 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
       (sec == "train_flags" ? s.train_flags : s.eval_flags).emplace_back(e.key, expand_placeholders(e.value, s.root));
     }
   }
+  return out;
+}
 
-  // [data]: NAME = file.h5, NAME.cache = features.h5
-  for (const auto& e : data_entries) {
+// [data]: NAME = file.h5, NAME.cache = features.h5; then each dataset's domain ([domains],
+// else known from its name, else industrial).
+void read_data(const std::vector<config::IniEntry>& data, const std::vector<config::IniEntry>& domains,
+               const std::string& name, Sweep& s) {
+  for (const auto& e : data) {
     bool is_cache = e.key.size() > 6 && e.key.compare(e.key.size() - 6, 6, ".cache") == 0;
     std::string ds = is_cache ? e.key.substr(0, e.key.size() - 6) : e.key;
     if (e.value.empty())
@@ -360,7 +405,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
               name, n, n);
     d.domain = default_domain(n);
   }
-  for (const auto& e : domain_entries) {
+  for (const auto& e : domains) {
     if (e.value != "industrial" && e.value != "medical")
       TC_FAIL(ErrorKind::Usage, "{}: [domains] {} = '{}': expected industrial or medical", where_of(e),
               e.key, e.value);
@@ -371,18 +416,20 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   }
   for (auto& [n, d] : s.data)
     if (d.domain.empty()) d.domain = "industrial";  // documented default for unknown names
+}
 
-  // [protocol] with the guard.
+// [protocol] with the guard: no dataset evaluates prompts trained on itself (by name or file).
+void read_protocol(const std::vector<config::IniEntry>& protocol, const std::string& name, Sweep& s) {
   std::vector<std::string> data_names;
   for (const auto& [n, d] : s.data) data_names.push_back(n);
   auto need_data = [&](const std::string& ds, const config::IniEntry& e) {
     if (s.data.count(ds)) return;
-    std::string near = config::closest(ds, data_names);
+    std::string near = closest(ds, data_names);
     TC_FAIL(ErrorKind::Usage, "{}: [protocol] dataset '{}' has no entry in [data]{}: expected a line "
             "'{} = FILE.h5' under [data]", where_of(e), ds,
             near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), ds);
   };
-  for (const auto& e : protocol_entries) {
+  for (const auto& e : protocol) {
     need_data(e.key, e);
     std::vector<std::string> evals = config::split_list(e.value);
     if (evals.empty())
@@ -405,45 +452,39 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   }
   if (s.protocol.empty())
     TC_FAIL(ErrorKind::Usage, "{}: no [protocol] section: expected lines 'TRAIN = EVAL1, EVAL2, ...'", name);
+}
 
+// Every preset and backbone a grid block names is defined in the sweep file.
+void check_names(const GridBlock& b, const Sweep& s) {
+  for (const auto& g : b.keys) {
+    if (!is_named_key(g.key)) continue;
+    std::vector<std::string> names;
+    if (g.key == "preset") for (const auto& [n, f] : s.presets) names.push_back(n);
+    else for (const auto& [n, f] : s.backbones) names.push_back(n);
+    for (const auto& v : g.values)
+      if (std::find(names.begin(), names.end(), v) == names.end()) {
+        std::string near = closest(v, names);
+        std::string hint = near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near);
+        if (g.key == "preset")
+          TC_FAIL(ErrorKind::Usage, "{}: preset '{}' is not defined in [presets]{}", g.source, v, hint);
+        TC_FAIL(ErrorKind::Usage, "{}: backbone '{}' is not defined by a [backbone.{}] section{}", g.source, v, v,
+                hint);
+      }
+  }
+}
+
+// Grid expansion: each block is a product (first key outermost, last key fastest); the
+// combinations are the union over blocks. [set] values apply where the grid does not set the key.
+std::vector<Combo> expand_grid(std::vector<GridBlock> blocks, const std::vector<KeyValue>& set_values,
+                               const Sweep& s) {
   for (const auto& sv : set_values)
     if (sv.key == "backbone" && !s.backbones.count(sv.value))
       TC_FAIL(ErrorKind::Usage, "{}: [set] backbone '{}' is not defined by a [backbone.{}] section", sv.source,
               sv.value, sv.value);
-
-  // Grid expansion: each block is a product (first key outermost); the points are the union.
   if (blocks.empty()) blocks.push_back({"", {}});
-  struct Combo {
-    std::string preset, grid;
-    std::vector<KeyValue> overrides;
-  };
   std::vector<Combo> combos;
   for (const auto& b : blocks) {
-    bool has_preset = false;
-    for (const auto& g : b.keys) {
-      if (g.key != "preset") continue;
-      has_preset = true;
-      for (const auto& v : g.values)
-        if (!s.presets.count(v)) {
-          std::vector<std::string> names;
-          for (const auto& [n, f] : s.presets) names.push_back(n);
-          std::string near = config::closest(v, names);
-          TC_FAIL(ErrorKind::Usage, "{}: preset '{}' is not defined in [presets]{}", g.source, v,
-                  near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
-        }
-    }
-    (void)has_preset;
-    for (const auto& g : b.keys) {
-      if (g.key != "backbone") continue;
-      for (const auto& v : g.values)
-        if (!s.backbones.count(v)) {
-          std::vector<std::string> names;
-          for (const auto& [n, f] : s.backbones) names.push_back(n);
-          std::string near = config::closest(v, names);
-          TC_FAIL(ErrorKind::Usage, "{}: backbone '{}' is not defined by a [backbone.{}] section{}", g.source, v, v,
-                  near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
-        }
-    }
+    check_names(b, s);
     std::vector<size_t> idx(b.keys.size(), 0);
     while (true) {
       Combo c;
@@ -472,15 +513,20 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
       if (b.keys.empty() || k == SIZE_MAX) break;
     }
   }
+  return combos;
+}
 
-  // Effective config of every combination: validates the files and evaluates constraints.
+// The effective config of every combination (which validates the config files) against
+// [constraints]: the combinations that hold; the others are described in s.dropped.
+std::vector<Combo> apply_constraints(std::vector<Combo> combos, const std::vector<Constraint>& constraints,
+                                     const std::string& name, Sweep& s) {
   std::vector<Combo> kept;
   for (auto& c : combos) {
     config::Config cfg = config::Config::for_sections(config::schema_sections());
     for (const auto& f : s.base) cfg.load_ini(f);
     if (!c.preset.empty()) cfg.load_ini(s.presets.at(c.preset));
     for (const auto& kv : c.overrides)
-      if (kv.key != "backbone") cfg.set(kv.key, kv.value, kv.source);
+      if (kv.key != "backbone") cfg.set(kv.key, kv.value, kv.source);  // a sweep name, not a config key
     const Constraint* broken = nullptr;
     for (const auto& con : constraints)
       if (!holds(con, cfg)) { broken = &con; break; }
@@ -495,14 +541,16 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   }
   if (kept.empty())
     TC_FAIL(ErrorKind::Usage, "{}: every grid combination is refused by [constraints]: nothing to run", name);
+  return kept;
+}
 
-  // Labels: preset + the keys whose value varies over the sweep (the seed separately).
+// The points: every (training dataset, combination), numbered in that order; labels name the
+// preset and the keys whose value varies over the sweep (the seed separately). A point that
+// two grid blocks both produce (same id) runs once.
+void make_points(const std::vector<Combo>& kept, Sweep& s) {
   std::map<std::string, std::set<std::string>> values_of;
-  std::set<std::string> presets_used;
-  for (const auto& c : kept) {
-    presets_used.insert(c.preset);
+  for (const auto& c : kept)
     for (const auto& kv : c.overrides) values_of[kv.key].insert(kv.value);
-  }
   std::set<std::string> varying;
   for (const auto& [k, vs] : values_of)
     if (vs.size() > 1 && k != "train.seed") varying.insert(k);
@@ -532,6 +580,23 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
       s.points.push_back(std::move(p));
     }
   }
+}
+
+}  // namespace detail_grid
+
+Sweep load_sweep_text(const std::string& text, const std::string& name, const std::string& dir) {
+  using namespace detail_grid;  // NOLINT: function scope only
+  Sweep s;
+  s.file = name;
+  s.file_hash = sha256_hex(text);
+  s.root = dir;
+  const std::vector<config::IniEntry> entries = config::parse_ini_text(text, name);
+  read_sweep_section(entries, name, dir, s);
+  const Sections sections = read_sections(entries, s);
+  read_data(sections.data, sections.domains, name, s);
+  read_protocol(sections.protocol, name, s);
+  std::vector<Combo> combos = expand_grid(sections.blocks, sections.set_values, s);
+  make_points(apply_constraints(std::move(combos), sections.constraints, name, s), s);
   return s;
 }
 

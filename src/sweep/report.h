@@ -39,7 +39,8 @@ struct ReportFiles {
 };
 // Writes report.md, report.csv (tables and per-class, long format), report.json and
 // index.html (the self-contained page) into out_dir
-// (default: <sweep_dir>/report), each atomically.
+// (default: <sweep_dir>/report), each atomically. A folder without any metrics.json (empty, or
+// a sweep with no evaluation done yet) is an Input error and nothing is written.
 ReportFiles write_report(const std::string& sweep_dir, const std::string& out_dir,
                          const ReportOptions& opts = {});
 

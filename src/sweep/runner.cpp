@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 
 #include "dist/dist.h"
 #include "util/check.h"
@@ -25,12 +26,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+constexpr const char* kStopped = "stopped: ";
+
 // Runs one stage on every rank; returns the errors of all ranks (empty: success everywhere).
+// A stage that stopped on a signal on every rank (they agree on it) throws StageStopped.
 template <typename F>
 std::vector<std::string> stage(dist::Communicator& comm, F&& fn) {
   std::string err;
   try {
     fn();
+  } catch (const StageStopped& e) {
+    err = std::string(kStopped) + e.what();
   } catch (const Error& e) {
     err = fmt::format("{} error: {}", error_kind_name(e.kind()), e.message());
   } catch (const std::exception& e) {
@@ -38,8 +44,12 @@ std::vector<std::string> stage(dist::Communicator& comm, F&& fn) {
   }
   std::vector<std::string> all = comm.allgather_strings(err);
   std::vector<std::string> errs;
-  for (size_t r = 0; r < all.size(); ++r)
+  size_t stopped = 0;
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r].rfind(kStopped, 0) == 0) ++stopped;
     if (!all[r].empty()) errs.push_back(all.size() > 1 ? fmt::format("rank {}: {}", r, all[r]) : all[r]);
+  }
+  if (stopped == all.size()) throw StageStopped(all.front().substr(std::string(kStopped).size()));
   return errs;
 }
 
@@ -133,6 +143,21 @@ std::string run_one(const Manifest& m, const std::string& out_dir, const Point& 
 
 }  // namespace detail_runner
 
+std::map<std::string, PointRunnerFactory>& point_runners() {
+  static std::map<std::string, PointRunnerFactory> r;
+  return r;
+}
+
+bool register_point_runner(const std::string& name, PointRunnerFactory make) {
+  point_runners()[name] = std::move(make);
+  return true;
+}
+
+const PointRunnerFactory* find_point_runner(const std::string& name) {
+  auto it = point_runners().find(name);
+  return it == point_runners().end() ? nullptr : &it->second;
+}
+
 RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner& runner,
                       dist::Communicator& comm, const RunOptions& opts) {
   using detail_runner::bcast_int;
@@ -188,7 +213,15 @@ RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner
     int i = bcast_int(comm, pick(cursor));
     if (i < 0) break;
     const Point& p = m.points[i];
-    std::string err = detail_runner::run_one(m, out_dir, p, runner, comm, opts);
+    std::string err;
+    try {
+      err = detail_runner::run_one(m, out_dir, p, runner, comm, opts);
+    } catch (const StageStopped& e) {  // every rank: the point resumes in the next job
+      lock.reset();
+      sum.stopped = fmt::format("point {} {}: {}", p.index, p.id, e.what());
+      log::warn("sweep stopped on a signal: {}", sum.stopped);
+      break;
+    }
     lock.reset();
     ++sum.ran;
     if (err.empty()) {

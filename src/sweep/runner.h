@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -44,13 +45,13 @@ class PointRunner {
   virtual void eval(const EvalJob& job) = 0;
 };
 
-// A stand-in for train/eval that writes outputs of the documented shapes without a model
-// (checkpoint placeholder, config.ini, log.jsonl, metrics.json, pictures): selected by the
-// hidden sweep-file keys `train_command = eval_command = builtin-fake`, for tests of the
-// harness itself. Options ([fake] section): steps, sleep_s, fail (point ids, indices or train
-// datasets, comma separated), fail_eval (datasets), image_only / pixel_only (datasets),
-// classes (per dataset, default 3).
-std::unique_ptr<PointRunner> make_fake_runner(const std::map<std::string, std::string>& options);
+// Point runners by name: a sweep file whose train_command or eval_command names a registered
+// runner has its points run by it instead of the registered commands. The tokenclip binary
+// registers none; a test build registers its stand-ins (tests/sweep/fake_runner.cpp registers
+// "builtin-fake" in the test binaries and in tests' tokenclip_fake).
+using PointRunnerFactory = std::function<std::unique_ptr<PointRunner>(const Manifest&)>;
+bool register_point_runner(const std::string& name, PointRunnerFactory make);
+const PointRunnerFactory* find_point_runner(const std::string& name);  // nullptr: none
 
 struct RunOptions {
   int index = -1;            // run this point (>= 0), or ...
@@ -61,10 +62,18 @@ struct RunOptions {
   int visualize = 0;
 };
 
+// Thrown by a PointRunner stage that stopped early on a signal after saving what it resumes
+// from (train's exit code 75 on SIGTERM/SIGUSR1): the point is neither done nor failed; its
+// lock is released and run_points returns at once with `stopped` set.
+struct StageStopped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct RunSummary {
   int ran = 0, succeeded = 0, failed = 0;
   int skipped_done = 0, skipped_running = 0, skipped_failed = 0;
   std::vector<std::string> failures;  // "index id label: stage: error"
+  std::string stopped;                // the stage that stopped on a signal ("" = none)
 };
 
 RunSummary run_points(const Manifest& m, const std::string& out_dir, PointRunner& runner,

@@ -52,10 +52,10 @@ struct Sweep {
   std::map<std::string, DataSet> data;             // name -> data set
   std::vector<std::pair<std::string, std::vector<std::string>>> protocol;  // train -> evals
   int visualize = 0;  // pictures per evaluation (eval --visualize)
-  // Which registered commands run a point (hidden test hook: "builtin-fake" runs the fake
-  // point runner in src/sweep/fake_runner.cpp; see docs/SWEEPS.md, "Testing").
+  // Which registered commands run a point (hidden test hook: a name registered with
+  // register_point_runner, e.g. "builtin-fake" in test builds; see docs/SWEEPS.md, "Testing").
   std::string train_command = "train", eval_command = "eval";
-  std::map<std::string, std::string> fake;  // [fake] section, only read by the fake runner
+  std::map<std::string, std::string> fake;  // [fake] section: options of the test stand-in
   // Extra flags of the train / eval commands ([train_flags], [eval_flags]), e.g. weights.
   std::vector<std::pair<std::string, std::string>> train_flags, eval_flags;
   // Named backbones ([backbone.NAME] sections): flags of both commands (weights, bpe; an empty

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "method/checkpoint.h"
 #include "util/check.h"
 #include "util/h5.h"
 
@@ -16,9 +17,9 @@ void put_vector(hid_t loc, const char* name, const at::Tensor& t) {
   hsize_t n = static_cast<hsize_t>(c.numel());
   h5::Id sp(H5Screate_simple(1, &n, nullptr), H5Sclose);
   h5::Id d(H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-  TC_CHECK(d.valid(), "cannot create trainer/{}", name);
-  TC_CHECK(H5Dwrite(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr<float>()) >= 0,
-           "cannot write trainer/{}", name);
+  if (!d.valid()) TC_RUNTIME_ERROR("cannot create trainer/{} (disk full or an I/O error?)", name);
+  if (H5Dwrite(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data_ptr<float>()) < 0)
+    TC_RUNTIME_ERROR("cannot write trainer/{} (disk full or an I/O error?)", name);
 }
 
 at::Tensor get_vector(hid_t loc, const char* name, const std::string& path) {
@@ -31,6 +32,7 @@ at::Tensor get_vector(hid_t loc, const char* name, const std::string& path) {
   at::Tensor t = at::empty({static_cast<int64_t>(n)}, at::kFloat);
   TC_CHECK_INPUT(H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr<float>()) >= 0,
                  "checkpoint '{}': cannot read trainer/{}", path, name);
+  method::check_finite(t, path, std::string("trainer/") + name);
   return t;
 }
 
@@ -38,6 +40,7 @@ at::Tensor get_vector(hid_t loc, const char* name, const std::string& path) {
 
 void write_train_state(hid_t f, const TrainState& s, uint64_t seed) {
   using namespace detail_state_io;
+  h5::Quiet quiet;  // failures are reported below, naming the tensor (HDF5's stack would not)
   h5::Id g(H5Gcreate2(f, "trainer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
   TC_CHECK(g.valid(), "cannot create group trainer/ in the checkpoint");
   put_vector(g.get(), "exp_avg", s.exp_avg);

@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -15,6 +14,7 @@
 
 #include "data/sampler.h"
 #include "dist/dist.h"
+#include "train/stop_signal.h"
 #include "util/check.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -30,22 +30,30 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// "name=value;..." weighted by the local sample count, for rank 0 to average.
-std::string encode_scalars(const Scalars& s, int64_t count) {
-  std::string out = fmt::format("{}|", count);
+// What each rank reports after a step: "count|stop|name=value;...", its local sample count (the
+// weight of its scalars), the stop signal it received (0: none) and its scalars.
+std::string encode_step(const Scalars& s, int64_t count, int stop_signal) {
+  std::string out = fmt::format("{}|{}|", count, stop_signal);
   for (const auto& [k, v] : s) out += fmt::format("{}={:.17g};", k, v);
   return out;
 }
 
-// Weighted mean over ranks of every named scalar (ranks without samples contribute nothing).
-Scalars combine_scalars(const std::vector<std::string>& per_rank) {
+struct StepReport {
+  Scalars scalars;      // weighted mean over ranks (ranks without samples contribute nothing)
+  int stop_signal = 0;  // the first rank's signal: one rank's request stops every rank
+};
+
+StepReport combine_step(const std::vector<std::string>& per_rank) {
+  StepReport r;
   std::vector<std::string> order;
   std::map<std::string, std::pair<double, double>> acc;  // sum(v * n), sum(n)
   for (const auto& enc : per_rank) {
-    auto bar = enc.find('|');
+    auto bar = enc.find('|'), bar2 = enc.find('|', bar + 1);
     double n = std::stod(enc.substr(0, bar));
+    int stop = std::stoi(enc.substr(bar + 1, bar2 - bar - 1));
+    if (r.stop_signal == 0) r.stop_signal = stop;
     if (n <= 0) continue;
-    std::istringstream in(enc.substr(bar + 1));
+    std::istringstream in(enc.substr(bar2 + 1));
     std::string item;
     while (std::getline(in, item, ';')) {
       auto eq = item.find('=');
@@ -57,9 +65,8 @@ Scalars combine_scalars(const std::vector<std::string>& per_rank) {
       acc[k].second += n;
     }
   }
-  Scalars out;
-  for (const auto& k : order) out.emplace_back(k, acc[k].first / acc[k].second);
-  return out;
+  for (const auto& k : order) r.scalars.emplace_back(k, acc[k].first / acc[k].second);
+  return r;
 }
 
 std::string checkpoint_name(int64_t epoch, int64_t step_in_epoch, bool end_of_epoch) {
@@ -69,21 +76,26 @@ std::string checkpoint_name(int64_t epoch, int64_t step_in_epoch, bool end_of_ep
 
 // Points `link_path` at `target` atomically: a hard link under a temporary name renamed over
 // the old one (a copy where hard links are not supported), so `checkpoint.h5` is always a
-// complete file and the previous one survives any failure.
+// complete file and the previous one survives any failure (a failed copy leaves no temporary).
 void replace_with_link(const std::string& target, const std::string& link_path) {
-  std::string tmp = fmt::format("{}.tmp.{}", link_path, static_cast<long>(getpid()));
+  AtomicPath ap(link_path);
   std::error_code ec;
-  fs::remove(tmp, ec);
-  fs::create_hard_link(target, tmp, ec);
+  fs::remove(ap.tmp(), ec);
+  fs::create_hard_link(target, ap.tmp(), ec);
   if (ec) {
     ec.clear();
-    fs::copy_file(target, tmp, fs::copy_options::overwrite_existing, ec);
-    if (ec) TC_RUNTIME_ERROR("cannot copy checkpoint '{}' to '{}': {}", target, tmp, ec.message());
-    fsync_path(tmp);
+    fs::copy_file(target, ap.tmp(), fs::copy_options::overwrite_existing, ec);
+    if (ec) TC_RUNTIME_ERROR("cannot copy checkpoint '{}' to '{}': {}", target, ap.tmp(), ec.message());
   }
-  fs::rename(tmp, link_path, ec);
-  if (ec) TC_RUNTIME_ERROR("cannot replace '{}': {}", link_path, ec.message());
-  fsync_path(fs::path(link_path).parent_path().string());
+  ap.commit();
+}
+
+// One JSON line appended to the log; a failed write (disk full) ends the run like a failed
+// checkpoint would, rather than leaving a log with silent gaps.
+void append_line(std::ofstream& log, const std::string& path, const nlohmann::json& j) {
+  log << j.dump() << "\n";
+  log.flush();
+  if (!log) TC_RUNTIME_ERROR("cannot append to '{}' (disk full?)", path);
 }
 
 // Keeps the log consistent with the state we resume from: drops lines of steps that were
@@ -176,6 +188,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
     comm.barrier();
   };
 
+  StopSignals signals;  // SIGTERM/SIGUSR1 from here on: step checkpoint, then return
   Progress progress("train", total_steps, "step", rank == 0);
   progress.set(state.global_step);
   TrainSummary summary;
@@ -220,7 +233,8 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
       local.emplace_back("time_forward_s", t_fwd);
       local.emplace_back("time_backward_s", t_bwd);
       local.emplace_back("time_allreduce_s", t_comm);
-      Scalars global = combine_scalars(comm.allgather_strings(encode_scalars(local, count)));
+      StepReport report = combine_step(comm.allgather_strings(encode_step(local, count, StopSignals::received())));
+      const Scalars& global = report.scalars;
 
       // Every rank holds the same reduced gradient, so all ranks stop together on non-finite
       // values; the last checkpoint is left as it was.
@@ -259,19 +273,28 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
         if (opt.lr_schedule) j["lr"] = adam.options().lr;
         j["step_s"] = step_s;
         j["images_per_s"] = step_s > 0 ? static_cast<double>(st.global_batch) / step_s : 0.0;
-        log_file << j.dump() << "\n";
-        log_file.flush();
+        append_line(log_file, log_path, j);
       }
       progress.update(1, fmt::format("epoch {}/{} loss {:.4f}", epoch + 1, opt.epochs, loss));
 
       bool at_cap = opt.max_steps > 0 && state.global_step >= opt.max_steps;
       bool last_of_epoch = s + 1 == static_cast<int64_t>(steps.size());
+      // A stop request after the last step changes nothing: the run is complete.
+      bool stop_now = report.stop_signal != 0 && !at_cap && state.global_step < total_steps;
+      if (stop_now) {  // logged before the save, whose barrier is the last collective of the run
+        summary.stopped_by = report.stop_signal;
+        if (rank == 0)
+          append_line(log_file, log_path, {{"kind", "stop"}, {"signal", signal_name(report.stop_signal)},
+                                           {"epoch", epoch + 1}, {"step", s + 1},
+                                           {"global_step", state.global_step}});
+      }
       if (last_of_epoch) {
         save(epoch, s + 1, true);
-      } else if ((opt.save_every_steps > 0 && state.global_step % opt.save_every_steps == 0) || at_cap) {
+      } else if ((opt.save_every_steps > 0 && state.global_step % opt.save_every_steps == 0) || at_cap ||
+                 stop_now) {
         save(epoch, s + 1, false);
       }
-      if (at_cap) {
+      if (at_cap || stop_now) {
         stop = true;
         break;
       }
@@ -282,8 +305,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
       j["epoch"] = epoch + 1;
       j["global_step"] = state.global_step;
       j["mean_loss"] = epoch_loss / static_cast<double>(epoch_steps);
-      log_file << j.dump() << "\n";
-      log_file.flush();
+      append_line(log_file, log_path, j);
       log::info("epoch {}/{}: mean loss {:.5f}", epoch + 1, opt.epochs, epoch_loss / epoch_steps);
     }
   }

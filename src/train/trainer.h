@@ -5,7 +5,9 @@
 // gradients -> finite check (every rank sees the same reduced values, so they all decide
 // alike) -> Adam -> log. Checkpoints are written by rank 0 atomically at the end of every
 // epoch (and every N steps when asked); `resume` continues from the last one and ends with
-// bit-identical learnable state to an uninterrupted run on the same world size.
+// bit-identical learnable state to an uninterrupted run on the same world size. SIGTERM or
+// SIGUSR1 on any rank stops every rank after the current step with a step checkpoint
+// (train/stop_signal.h); the summary says so and the caller exits with kExitStopped.
 //
 // The trainer knows nothing of what the model computes: a TrainModel supplies the learnable
 // tensors, the loss of a batch, and checkpoint IO of its own state.
@@ -102,6 +104,7 @@ struct TrainSummary {
   double seconds = 0, images_per_s = 0;
   double last_loss = 0;
   std::string checkpoint;
+  int stopped_by = 0;  // the signal that stopped the run early (train/stop_signal.h), else 0
 };
 
 TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t dataset_size,

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "util/log.h"
+
 namespace tc {
 
 const char* error_kind_name(ErrorKind k) {
@@ -17,6 +19,14 @@ const char* error_kind_name(ErrorKind k) {
 Error::Error(ErrorKind kind, std::string message, std::string where, std::string hint)
     : std::runtime_error(message), kind_(kind), message_(std::move(message)),
       where_(std::move(where)), hint_(std::move(hint)) {}
+
+std::string error_report(const Error& e) {
+  std::string msg = fmt::format("tokenclip: error ({}): {}", error_kind_name(e.kind()), e.message());
+  if (!e.hint().empty()) msg += fmt::format("\n  hint: {}", e.hint());
+  if (!e.where().empty() && e.kind() != ErrorKind::Usage) msg += fmt::format("\n  at {}", e.where());
+  if (log::options().world > 1) msg = fmt::format("[rank {}] {}", log::options().rank, msg);
+  return msg;
+}
 
 std::string source_location(const char* file, int line) {
   std::string f = file ? file : "?";

@@ -37,6 +37,10 @@ class Error : public std::runtime_error {
   std::string message_, where_, hint_;
 };
 
+// What `tokenclip` prints for an error that ends it: "tokenclip: error (KIND): MESSAGE", the
+// hint and where it was raised, prefixed with "[rank R] " in a multi-rank job (log::options()).
+std::string error_report(const Error& e);
+
 // Builds the "file:line" string with the path shortened to start at src/ or tests/.
 std::string source_location(const char* file, int line);
 

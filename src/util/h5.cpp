@@ -4,6 +4,10 @@
 #include <hdf5.h>
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <exception>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
@@ -32,6 +36,35 @@ herr_t Id::close_checked() {
   if (id_ >= 0 && close_) r = close_(id_);
   id_ = -1;
   return r;
+}
+
+void flush_file(Loc file, const std::string& path) {
+  Quiet quiet;  // our message says what failed; HDF5's stack would repeat it per block
+  if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) {
+    discard_writes(file);
+    TC_RUNTIME_ERROR("{}: writing the file failed (disk full or an I/O error; see `df` for the folder)",
+                     path);
+  }
+}
+
+void discard_writes(Loc loc) {
+  Quiet quiet;
+  Id file(H5Iget_file_id(loc.id), H5Fclose);  // another reference: closing it closes nothing
+  if (!file.valid()) return;
+  Id fapl(H5Fget_access_plist(file.get()), H5Pclose);
+  if (!fapl.valid() || H5Pget_driver(fapl.get()) != H5FD_SEC2) return;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file.get(), fapl.get(), &handle) < 0 || !handle) return;
+  const int fd = *static_cast<int*>(handle);
+  const int sink = memfd_create("tokenclip-discarded-hdf5", MFD_CLOEXEC);
+  if (sink < 0) return;
+  dup2(sink, fd);  // the temporary's blocks are freed once the caller removes its name
+  close(sink);
+}
+
+DiscardOnUnwind::DiscardOnUnwind(Loc file) : file_(file.id), exceptions_(std::uncaught_exceptions()) {}
+DiscardOnUnwind::~DiscardOnUnwind() {
+  if (std::uncaught_exceptions() > exceptions_) discard_writes(file_);
 }
 
 Quiet::Quiet() {

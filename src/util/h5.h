@@ -60,6 +60,33 @@ struct Loc {
   Loc(const H5::H5Object& o);
 };
 
+// Files being written can fail (disk full, quota, I/O error). HDF5 1.10 frees a file whose
+// close failed (its closing flush could not write) but keeps its id, and H5close at process exit
+// then dereferences it: the process that reported the error segfaults (HDFFV-11052, fixed in
+// HDF5 1.14). So no writer lets a close fail:
+//  - flush_file() before a final close: a failed flush discards the file's writes (below) and
+//    is a Runtime error naming the file; after a good one the close has nothing left to write;
+//  - discard_writes() on the failure path, before the file or any of its objects is closed:
+//    the file's descriptor is pointed at an anonymous in-memory file, so the flushes of the
+//    closes succeed without touching the disk (the caller removes the temporary as usual).
+//    Only for the default (sec2) driver; other drivers are left as they are.
+void flush_file(Loc file, const std::string& path);
+void discard_writes(Loc file);
+
+// For a file written in one scope: declared right after the file is created, it discards the
+// file's writes when the scope is left by an exception (before the file object is closed).
+class DiscardOnUnwind {
+ public:
+  explicit DiscardOnUnwind(Loc file);
+  ~DiscardOnUnwind();
+  DiscardOnUnwind(const DiscardOnUnwind&) = delete;
+  DiscardOnUnwind& operator=(const DiscardOnUnwind&) = delete;
+
+ private:
+  hid_t file_;
+  int exceptions_;
+};
+
 // The variable-length UTF-8 string type all formats store text in (attributes and columns).
 Id utf8_string_type();
 

@@ -105,7 +105,8 @@ TEST(ClipVisual, VvPathMatchesMethodAndLeavesOriginalStream) {
   auto ref = testref::ref_visual(testref::params_of(on), on->config, x, on->visual->positional_embedding);
   for (size_t i = 0; i < 4; ++i)
     EXPECT_LT(testref::max_rel_diff(a.tokens[i], ref.tokens[i]), 1e-5) << "layer " << on->config.layers[i];
-  // Block 1 is before the V-V path: identical; from block 2 on the tokens come from z.
+  // Block 1 is before the V-V path: identical (same weights, same input, same ops in one
+  // process); from block 2 on the tokens come from z.
   EXPECT_TRUE(torch::equal(a.tokens[0], b.tokens[0]));
   EXPECT_GT(testref::max_rel_diff(a.tokens[1], b.tokens[1]), 1e-2);
   // The original stream (global and embed) does not see the V-V path.

@@ -38,6 +38,8 @@ Outs run_model(ClipModel& m) {
   return o;
 }
 
+// Exact on purpose: the same model code, bit-equal weights and the same input batch in one
+// process; a difference means a weight was read differently.
 void expect_same(const Outs& a, const Outs& b, const char* what) {
   ASSERT_EQ(a.all.size(), b.all.size()) << what;
   for (size_t i = 0; i < a.all.size(); ++i) EXPECT_TRUE(torch::equal(a.all[i], b.all[i])) << what << " output " << i;

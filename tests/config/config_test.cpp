@@ -141,15 +141,118 @@ TEST(Config, EffectiveConfigRoundTripsAndHashTracksValues) {
   EXPECT_EQ(r1.hash(), r2.hash());
 }
 
-TEST(Config, ClosestIsReasonable) {
-  std::vector<std::string> keys = {"method.subspaces", "method.topk", "train.lr"};
-  EXPECT_EQ(tc::config::closest("method.subspace", keys), "method.subspaces");
-  EXPECT_EQ(tc::config::closest("method.topK", keys), "method.topk");
-  EXPECT_EQ(tc::config::closest("completely.different", keys), "");
-}
-
 TEST(Config, EverySchemaDefaultIsValid) {
   // Constructing the whole table normalises every default through the validators.
   Config c = Config::for_sections(tc::config::schema_sections());
   EXPECT_GT(c.keys().size(), 30u);
+}
+
+// ---------------------------------------------------------------- issue 12, section 5
+
+namespace {
+tc::config::Spec multi_spec(const char* key) {
+  tc::config::Spec s;
+  s.key = key;
+  s.type = tc::config::Type::String;
+  s.multi = true;
+  return s;
+}
+tc::config::Spec int_or_words(const char* key, const char* def) {
+  tc::config::Spec s;
+  s.key = key;
+  s.type = tc::config::Type::Int;
+  s.default_value = def;
+  s.min = 0;
+  s.choices = {"none", "anomalous", "all"};
+  return s;
+}
+}  // namespace
+
+TEST(Config, RepeatableOptionNeverSplitsItsValues) {
+  Config c({multi_spec("text")});
+  c.append("text", "a flawless bottle, seen from above", "command line");
+  c.append("text", "normal", "command line");
+  EXPECT_EQ(c.get_string_list("text"),
+            (std::vector<std::string>{"a flawless bottle, seen from above", "normal"}));
+  c.check_required();
+  // set() replaces every value by one
+  c.set("text", "x, y", "sweep");
+  EXPECT_EQ(c.get_string_list("text"), (std::vector<std::string>{"x, y"}));
+  // a list meant as a list is its own type and splits
+  Config m = Config::for_sections({"model"});
+  m.set("model.layers", "6,12", "command line");
+  EXPECT_EQ(m.get_int_list("model.layers"), (std::vector<int64_t>{6, 12}));
+}
+
+TEST(Config, NumericFlagsAreCheckedAtParseTimeWithTheirWords) {
+  Config c({int_or_words("visualize", "none")});
+  EXPECT_EQ(c.word("visualize"), "none");
+  auto e1 = expect_error([&] { c.set("visualize", "foo", "command line"); });
+  EXPECT_EQ(e1.kind(), tc::ErrorKind::Usage);
+  EXPECT_NE(e1.message().find("option '--visualize': value 'foo' is not an integer"), std::string::npos) << e1.message();
+  EXPECT_NE(e1.message().find("or one of: none, anomalous, all"), std::string::npos) << e1.message();
+  auto e2 = expect_error([&] { c.set("visualize", "-3", "command line"); });
+  EXPECT_NE(e2.message().find("'-3' is out of range; expected an integer >= 0"), std::string::npos) << e2.message();
+  c.set("visualize", "all", "command line");
+  EXPECT_EQ(c.word("visualize"), "all");
+  c.set("visualize", "7", "command line");
+  EXPECT_EQ(c.word("visualize"), "");
+  EXPECT_EQ(c.get_int("visualize"), 7);
+}
+
+TEST(Config, DuplicateKeyInOneFileIsRefusedNamingBothLines) {
+  auto p = write_tmp("dup.ini", "[method]\nsubspaces = 8\ntopk = 1\n\n[train]\nlr = 0.1\n[method]\nsubspaces = 2\n");
+  Config c = method_cfg();
+  auto e = expect_error([&] { c.load_ini(p); });
+  EXPECT_EQ(e.kind(), tc::ErrorKind::Usage);
+  EXPECT_NE(e.message().find(p + ":8: key 'subspaces' of [method] is given twice (first at " + p + ":2)"),
+            std::string::npos)
+      << e.message();
+  // The same key in two sections is two keys; across files later-wins stays the precedence.
+  auto q = write_tmp("nodup.ini", "[method]\nbeta = 1\n[train]\nbeta1 = 0.4\n");
+  EXPECT_NO_THROW(c.load_ini(q));
+}
+
+TEST(Config, HugeNumbersAreOutOfRangeAndLongValuesAreCut) {
+  Config c = method_cfg();
+  auto e1 = expect_error([&] { c.set("method.subspaces", std::string(100000, '9'), "command line"); });
+  EXPECT_NE(e1.message().find("is out of range"), std::string::npos) << e1.message().substr(0, 300);
+  EXPECT_EQ(e1.message().find("not an integer"), std::string::npos) << e1.message().substr(0, 300);
+  // Beyond 32 bits an integer would wrap where it is read into an int: refused, not wrapped.
+  auto e6 = expect_error([&] { c.set("train.epochs", "4294967297", "command line"); });
+  EXPECT_NE(e6.message().find("'4294967297' is out of range (integers are at most 2147483647)"), std::string::npos)
+      << e6.message();
+  EXPECT_NO_THROW(c.set("train.epochs", "2147483647", "command line"));
+  auto e2 = expect_error([&] { c.set("method.ot_eps", "1e999", "command line"); });
+  EXPECT_NE(e2.message().find("is out of range"), std::string::npos) << e2.message();
+  auto e3 = expect_error([&] { c.set("method.assign", std::string(1 << 20, 'x'), "command line"); });
+  EXPECT_LT(e3.message().size(), 400u);
+  EXPECT_NE(e3.message().find("...' (1048576 characters)"), std::string::npos) << e3.message();
+  auto e4 = expect_error([&] { c.set("method.subspaces", std::string(100000, '9'), "command line"); });
+  EXPECT_LT(e4.message().size(), 400u);
+  // Short values are quoted whole.
+  auto e5 = expect_error([&] { c.set("method.topk", "two", "command line"); });
+  EXPECT_NE(e5.message().find("value 'two' is not an integer"), std::string::npos) << e5.message();
+}
+
+TEST(Config, OneIniServesEveryCommand) {
+  // A command that reads [model] only (e.g. `cache build`) takes the file of a training run.
+  auto p = write_tmp("run.ini", "[model]\nimage_size = 64\n[method]\nsubspaces = 2\n[train]\nepochs = 3\n");
+  Config c = Config::for_sections({"model", "runtime"});
+  c.load_ini(p);
+  EXPECT_EQ(c.get_int("model.image_size"), 64);
+  EXPECT_FALSE(c.has_key("method.subspaces"));
+  EXPECT_EQ(c.unused_from_files(),
+            (std::vector<std::string>{"method.subspaces (" + p + ":4)", "train.epochs (" + p + ":6)"}));
+  // Flags stay strict.
+  auto e1 = expect_error([&] { c.set("method.subspaces", "2", "command line"); });
+  EXPECT_NE(e1.message().find("is not used by this command"), std::string::npos) << e1.message();
+  // Unknown keys, unknown sections and bad values of skipped keys stay errors.
+  auto e2 = expect_error([&] { c.load_ini(write_tmp("k.ini", "[method]\nsubspacs = 2\n")); });
+  EXPECT_NE(e2.message().find("unknown key 'method.subspacs' (did you mean 'method.subspaces'?)"), std::string::npos)
+      << e2.message();
+  auto e3 = expect_error([&] { c.load_ini(write_tmp("s.ini", "[methd]\nsubspaces = 2\n")); });
+  EXPECT_NE(e3.message().find("unknown section [methd] (did you mean [method]?)"), std::string::npos) << e3.message();
+  auto e4 = expect_error([&] { c.load_ini(write_tmp("v.ini", "[method]\nsubspaces = 0\n")); });
+  EXPECT_NE(e4.message().find("'0' is out of range"), std::string::npos) << e4.message();
 }

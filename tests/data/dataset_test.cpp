@@ -322,6 +322,20 @@ TEST(DatasetRefuses, ValuesOutOfRange) {
   }
 }
 
+// Two entries of one class name (a foreign writer; ours refuses them) would give the class two
+// rows in every per-class table.
+TEST(DatasetRefuses, DuplicateClassNames) {
+  auto p = corrupted("dup_class.h5", [](hid_t f) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    std::vector<const char*> names = {"bottle", "cable", "bottle"};
+    replace_dataset<const char*>(f, "class_names", t, {3}, names);
+    H5Tclose(t);
+  });
+  expect_refused(p, {"class_names[0] and class_names[2] are both 'bottle'"});
+}
+
 // ---------------------------------------------------------------------------- batches
 
 TEST(Batch, ReadsSamplesInTheGivenOrderAndNormalisesLikeClip) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "data/image.h"
@@ -129,6 +130,69 @@ TEST(ImageDecode, RefusesMissingAndCorruptFiles) {
     EXPECT_NE(e.message().find(bad), std::string::npos);
     EXPECT_NE(e.message().find("cannot decode"), std::string::npos);
   }
+}
+
+// Every decode path (our PNG codec, OpenCV for JPEG/BMP/TIFF, masks) refuses empty, truncated
+// and wrong-signature files with a message that names the file and the defect in our words: no
+// OpenCV assertion text, and nothing printed behind our back (OpenCV writes some decoder errors
+// to std::cerr itself).
+TEST(ImageDecode, BadFilesAreRefusedInOurWords) {
+  const std::string d = img_temp_dir();
+  cv::Mat m(24, 32, CV_8UC3);
+  cv::randu(m, 0, 255);
+  std::vector<uchar> jpg, bmp, tif, png;
+  ASSERT_TRUE(cv::imencode(".jpg", m, jpg));
+  ASSERT_TRUE(cv::imencode(".bmp", m, bmp));
+  ASSERT_TRUE(cv::imencode(".tif", m, tif));
+  ASSERT_TRUE(cv::imencode(".png", m, png));
+  auto write = [&](const std::string& name, const std::vector<uchar>& bytes, size_t n) {
+    const std::string p = d + "/" + name;
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                              static_cast<std::streamsize>(std::min(n, bytes.size())));
+    return p;
+  };
+  const std::string text = "hello, not an image\n";
+  const std::vector<uchar> text_bytes(text.begin(), text.end());
+  struct Case {
+    std::string path, expect;
+    bool mask;
+  };
+  const std::vector<Case> cases = {
+      {write("empty.png", png, 0), "the file is empty (0 bytes)", false},
+      {write("empty.jpg", jpg, 0), "the file is empty (0 bytes)", true},
+      {write("text.png", text_bytes, text.size()),
+       "not a PNG, JPEG, BMP or TIFF file (it starts with 68 65 6c 6c 6f 2c 20 6e ('hello, n'); 20 bytes)", false},
+      {write("short.png", png, 5), "not a PNG, JPEG, BMP or TIFF file (it starts with 89 50 4e 47 0d; 5 bytes)", true},
+      {write("half.png", png, png.size() / 2), "truncated PNG", false},
+      {write("half.jpg", jpg, jpg.size() / 2), "truncated JPEG: the file ends inside the image data", false},
+      {write("head.jpg", jpg, 20), "corrupt JPEG: no image data (no start-of-scan marker)", true},
+      {write("half.bmp", bmp, bmp.size() / 2), "corrupt, truncated or unsupported BMP file", false},
+      {write("head.bmp", bmp, 20), "corrupt, truncated or unsupported BMP file (20 bytes)", true},
+      {write("half.tif", tif, tif.size() / 2), "corrupt, truncated or unsupported TIFF file", false},
+  };
+  std::ostringstream captured;
+  std::streambuf* old = std::cerr.rdbuf(captured.rdbuf());
+  for (const auto& c : cases) {
+    try {
+      if (c.mask) tc::data::load_gray(c.path);
+      else tc::data::load_rgb(c.path);
+      ADD_FAILURE() << c.path << " was accepted";
+    } catch (const tc::Error& e) {
+      const std::string msg = e.message();
+      EXPECT_EQ(e.kind(), tc::ErrorKind::Input) << msg;
+      EXPECT_NE(msg.find(std::string("cannot decode ") + (c.mask ? "mask '" : "image '") + c.path + "'"),
+                std::string::npos)
+          << msg;
+      EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
+      EXPECT_EQ(msg.find("OpenCV"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find(".cpp"), std::string::npos) << msg;
+    }
+  }
+  std::cerr.rdbuf(old);
+  EXPECT_EQ(captured.str(), "");
+  // A complete JPEG named .png decodes (the signature decides, not the name).
+  const std::string renamed = write("photo_named.png", jpg, jpg.size());
+  EXPECT_EQ(tc::data::load_rgb(renamed).width, 32);
 }
 
 // ------------------------------------------------------------------------------ resizing

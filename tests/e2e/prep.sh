@@ -100,6 +100,7 @@ prep() { run "$TOKENCLIP" prep --size 16 --threads 2 "$@"; }
 prep mvtec --root "$SRC/mvtec" --out "$OUTD/mvtec.h5"
 expect_rc 0 "prep mvtec"
 expect_out "6 images at 16x16" "prep mvtec summary"
+expect_out "dataset 'mvtec'" "a public layout names its dataset after the layout"
 expect_out "bottle/test/broken/001.png' has no mask" "missing mask reported"
 $PY - "$OUTD/mvtec.h5" "$SRC/mvtec" <<'PY' && pass || fail "mvtec.h5 content"
 import sys, h5py, numpy as np
@@ -127,8 +128,9 @@ expect_rc 0 "info mvtec.h5"
 expect_out "6 at 16x16" "info image count"
 expect_out "mvtec" "info names the layout"
 
-prep mvtec --root "$SRC/mvtec" --split all --out "$OUTD/mvtec_all.h5"
+prep mvtec --root "$SRC/mvtec" --split all --out "$OUTD/mvtec_all.h5" --name mvtec-all
 expect_rc 0 "prep mvtec --split all"
+expect_out "dataset 'mvtec-all'" "--name works for a public layout too"
 expect_out "7 images at 16x16" "train + test"
 
 # ---------------------------------------------------------------- visa: class-index masks, > 0
@@ -177,6 +179,7 @@ expect_out "1 images at 16x16" "tn3k trainval split"
 prep folder --root "$SRC/widgets" --normal-dir ok --anomalous-dir ng --mask-dir gt --mask-suffix _gt \
   --out "$OUTD/widgets.h5"
 expect_rc 0 "prep folder"
+expect_out "dataset 'widgets'" "folder: the dataset is named after its root folder"
 $PY - "$OUTD/widgets.h5" <<'PY' && pass || fail "widgets.h5 content"
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")

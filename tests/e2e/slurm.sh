@@ -2,12 +2,18 @@
 # A real single-node Slurm on this machine (slurm-wlm + munge, localhost, CPU only): plans a
 # tiny sweep, submits slurm/sweep.sbatch as a job array (each task a 2-rank MPI job started by
 # srun --mpi=pmix) and slurm/train.sbatch (2 ranks started by mpirun inside the allocation),
-# waits, and checks markers, results, a recorded failure, resubmission and the report.
+# waits, and checks markers, results, a recorded failure, resubmission and the report. With
+# the real commands, a second train.sbatch job gets Slurm's time-limit warning mid-epoch
+# (scancel --batch --signal=USR1, what --signal=B:USR1@300 sends): it checkpoints, requeues
+# itself and resumes, ending with the uninterrupted job's learnable tensors (tolerance 0: same
+# world size, threads and machine).
 #
 # Points run the real `train`/`eval` commands on the synthetic benchmark when this build has
-# them (and TC_SLURM_TEST_FAKE is not 1); otherwise the sweep's built-in fake trainer stands in
+# them (and TC_SLURM_TEST_FAKE is not 1); otherwise the test build tokenclip_fake ($TOKENCLIP_FAKE)
+# runs everything and its model-free stand-in "builtin-fake" trains and evaluates the points
 # (the harness, Slurm and MPI parts are the same) and train.sbatch runs `tokenclip config`.
-# Skipped (exit 77, with the reason) only when the Slurm packages cannot be installed.
+# Skipped (exit 77, with the reason) only when the Slurm packages cannot be installed (or, for
+# the fake run, tokenclip_fake is not built).
 source "$(dirname "$0")/lib/assert.sh"
 source "$(dirname "$0")/lib/slurm_cluster.sh"
 SRC="${TOKENCLIP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -43,7 +49,14 @@ if [ "${TC_SLURM_TEST_FAKE:-0}" != 1 ] && "$TOKENCLIP" train --help >/dev/null 2
    "$TOKENCLIP" eval --help >/dev/null 2>&1 && "$TOKENCLIP" synth --help >/dev/null 2>&1; then
   REAL=1
 fi
-echo "slurm.sh: $(sinfo -h -o '%P %D nodes, %c CPUs, state %t'); points run $([ $REAL = 1 ] && echo 'the real train/eval commands' || echo 'the built-in fake trainer (train/eval not in this build)')"
+if [ $REAL = 0 ]; then
+  if [ -z "${TOKENCLIP_FAKE:-}" ] || [ ! -x "$TOKENCLIP_FAKE" ]; then
+    echo "SKIP: the fake-trainer run needs TOKENCLIP_FAKE (tests' tokenclip_fake; CTest sets it)"
+    exit 77
+  fi
+  export TOKENCLIP="$TOKENCLIP_FAKE"  # for sweep.sbatch and train.sbatch too
+fi
+echo "slurm.sh: $(sinfo -h -o '%P %D nodes, %c CPUs, state %t'); points run $([ $REAL = 1 ] && echo 'the real train/eval commands' || echo "the fake trainer of $TOKENCLIP")"
 
 SW="$WORK/sweep"  # (not OUT: run() puts a command's stdout there)
 mkdir -p "$WORK/logs"
@@ -110,16 +123,24 @@ array_job=$(cd "$WORK" && sbatch --parsable --array=0-3 --gpus-per-node=0 --ntas
 # The training script: 2 ranks started by mpirun inside the allocation.
 if [ $REAL = 1 ]; then
   train_args=(--config "$SRC/configs/tokenclip.ini" --model.preset tiny --model.image_size 64 --train.epochs 1
-              --max-steps 4 --data "$WORK/data/synth-industrial-a.h5" --out "$WORK/train-run")
+              --max-steps 12 --data "$WORK/data/synth-industrial-a.h5")
   train_cmd=train
 else
-  train_args=(--config "$SRC/configs/tokenclip.ini" --out "$WORK/train-run")
+  train_args=(--config "$SRC/configs/tokenclip.ini")
   train_cmd=config
 fi
-train_job=$(cd "$WORK" && TC_COMMAND=$train_cmd TC_LAUNCHER=mpirun sbatch --parsable --gpus-per-node=0 \
-  --ntasks-per-node=2 --cpus-per-task=1 --time=10:00 --output="$WORK/logs/train-%j.out" \
-  "$SRC/slurm/train.sbatch" "${train_args[@]}")
+submit_train() {  # submit_train OUT: prints the job id
+  (cd "$WORK" && TC_COMMAND=$train_cmd TC_LAUNCHER=mpirun sbatch --parsable --gpus-per-node=0 \
+    --ntasks-per-node=2 --cpus-per-task=1 --time=10:00 --output="$WORK/logs/train-%j.out" \
+    "$SRC/slurm/train.sbatch" "${train_args[@]}" --out "$1")
+}
+train_job=$(submit_train "$WORK/train-run")
 [ -n "$train_job" ] && pass || fail "sbatch of slurm/train.sbatch returned no job id"
+stop_job=""
+if [ $REAL = 1 ]; then
+  stop_job=$(submit_train "$WORK/train-stop")
+  [ -n "$stop_job" ] && pass || fail "sbatch of the job to interrupt returned no job id"
+fi
 
 wait_jobs() {  # wait_jobs TIMEOUT_S JOBID...: until squeue lists none of them
   local limit=$1 t=0
@@ -136,7 +157,21 @@ wait_jobs() {  # wait_jobs TIMEOUT_S JOBID...: until squeue lists none of them
     fi
   done
 }
-wait_jobs "${TC_SLURM_TEST_TIMEOUT:-600}" "$array_job" "$train_job"
+# Slurm's time-limit warning to the second training job once it is past its second step.
+if [ -n "$stop_job" ]; then
+  t=0
+  until [ "$(cat "$WORK/train-stop/log.jsonl" 2>/dev/null | grep -c '"kind":"step"')" -ge 2 ]; do
+    sleep 0.2
+    t=$((t + 1))
+    if [ $t -ge $((5 * ${TC_SLURM_TEST_TIMEOUT:-600})) ] || [ -z "$(squeue -h -j "$stop_job" 2>/dev/null)" ]; then
+      fail "the job to interrupt did not reach its second step: $(tail -5 "$WORK"/logs/train-"$stop_job".out 2>&1)"
+      break
+    fi
+  done
+  scancel --batch --signal=USR1 "$stop_job" && pass || fail "scancel --signal=USR1 of job $stop_job"
+  echo "slurm.sh: SIGUSR1 sent to job $stop_job after step $(grep -c '"kind":"step"' "$WORK/train-stop/log.jsonl")"
+fi
+wait_jobs "${TC_SLURM_TEST_TIMEOUT:-600}" "$array_job" "$train_job" $stop_job
 echo "slurm.sh: jobs finished"
 
 # Sweep results.
@@ -176,6 +211,18 @@ if [ $REAL = 1 ]; then
   for f in checkpoint.h5 config.ini log.jsonl; do
     [ -s "$WORK/train-run/$f" ] && pass || fail "train.sbatch left no $f"
   done
+  # The interrupted job: stopped with a checkpoint, requeued itself, resumed to the same end.
+  slog="$WORK/logs/train-$stop_job.out"
+  TOOLS="$SRC/tests/e2e/lib/dist_tools.py"
+  for want in "SIGUSR1 received" "stopped by SIGUSR1 after step" "requeueing job $stop_job" \
+              "(restart 1)" "resuming from $WORK/train-stop/checkpoint.h5"; do
+    grep -qF -- "$want" "$slog" && pass || fail "interrupted job's log lacks '$want': $(tail -c 1500 "$slog")"
+  done
+  /usr/bin/python3 "$TOOLS" cmp_ckpt "$WORK/train-run/checkpoint.h5" "$WORK/train-stop/checkpoint.h5" 0 \
+    learnable trainer && pass || fail "interrupted + requeued job ended with other tensors than the uninterrupted one"
+  [ "$(/usr/bin/python3 "$TOOLS" steps "$WORK/train-stop/log.jsonl")" = "$(seq -s ' ' 1 12)" ] && pass ||
+    fail "requeued job's log: steps $(/usr/bin/python3 "$TOOLS" steps "$WORK/train-stop/log.jsonl")"
+  grep -q '"kind":"stop","signal":"SIGUSR1"' "$WORK/train-stop/log.jsonl" && pass || fail "log lacks the stop line"
 else
   [ -s "$WORK/train-run/config.ini" ] && pass || fail "train.sbatch (config stand-in) wrote no config.ini: $(cat "$tlog")"
 fi

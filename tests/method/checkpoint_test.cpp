@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "method/checkpoint.h"
 #include "method/detector.h"
@@ -60,6 +61,8 @@ TEST(Checkpoint, RoundTripKeepsNamesOrderValuesAndMeta) {
   torch::Tensor img = torch::randn({1, 3, 128, 128});
   EXPECT_FALSE(torch::equal(e->forward(img).map, d->forward(img).map));
   load_learnable(*e, c, dir + "/c.h5");
+  // Exact: the file holds the tensors bit for bit and both forwards run the same code on the
+  // same input in one process.
   EXPECT_TRUE(torch::equal(e->forward(img).map, d->forward(img).map));
   fs::remove_all(dir);
 }
@@ -120,6 +123,27 @@ TEST(Checkpoint, FailedWriteLeavesThePreviousFile) {
   fs::remove_all(dir);
 }
 
+// Every tensor read from a checkpoint is checked: a NaN or Inf stops the load, naming the file,
+// the tensor and the first bad value (infer/calibrate/eval/train all load through here).
+TEST(Checkpoint, RefusesNonFiniteTensors) {
+  auto dir = tmp_dir("finite");
+  for (double bad : {std::nan(""), -std::numeric_limits<double>::infinity()}) {
+    at::Tensor x = torch::ones({2, 3});
+    x[1][2] = bad;
+    save_checkpoint(dir + "/c.h5", {{"a", torch::zeros({4})}, {"b", x}}, some_meta());
+    try {
+      read_checkpoint(dir + "/c.h5");
+      ADD_FAILURE() << "read a checkpoint holding " << bad;
+    } catch (const tc::Error& e) {
+      EXPECT_EQ(e.kind(), tc::ErrorKind::Input);
+      const std::string want = fmt::format("{}/c.h5: tensor 'learnable/b' holds 1 non-finite value(s) of 6 "
+                                           "(the first, at flat index 5, is {})", dir, bad);
+      EXPECT_NE(e.message().find(want), std::string::npos) << e.message() << "\nwanted: " << want;
+    }
+  }
+  fs::remove_all(dir);
+}
+
 std::map<std::string, at::Tensor> fake_anomalyclip(int n = 12, int w = 64, int deep = 8) {
   std::map<std::string, at::Tensor> t;
   t["prompt_learner.ctx_pos"] = torch::full({1, 1, n, w}, 1.0);
@@ -174,6 +198,19 @@ TEST(ImportAnomalyClip, RefusesMissingMisshapedAndUnknownTensors) {
   // Wrong depth and wrong context length.
   EXPECT_THROW(import_anomalyclip_tensors(fake_anomalyclip(12, 64, 5), "d.pth", 64, 12, 9, 4), tc::Error);
   EXPECT_THROW(import_anomalyclip_tensors(fake_anomalyclip(8, 64, 8), "n.pth", 64, 12, 9, 4), tc::Error);
+}
+
+TEST(ImportAnomalyClip, RefusesNonFiniteTensors) {
+  auto t = fake_anomalyclip();
+  t["prompt_learner.compound_prompts_text.3"][2][7] = INFINITY;
+  try {
+    import_anomalyclip_tensors(t, "inf.pth", 64, 12, 9, 4);
+    ADD_FAILURE();
+  } catch (const tc::Error& e) {
+    EXPECT_EQ(e.kind(), tc::ErrorKind::Input);
+    EXPECT_NE(e.message().find("inf.pth: tensor 'compound_prompts_text.3' holds 1 non-finite value(s) of 256"),
+              std::string::npos) << e.message();
+  }
 }
 
 }  // namespace

@@ -81,6 +81,9 @@ TEST(Detector, LearnableNamesShapesAndSeededInit) {
   EXPECT_EQ(p->learnable_parameters().back().first, "ot.nu_logits");
 }
 
+// Exact on purpose (never across batch sizes, threads or processors): both detectors run in one
+// process on the same batch, and the reduction executes the same operations on the same numbers
+// in the same order, so any difference is a real departure from the base.
 void expect_bit_identical(const DetectorOutput& a, const DetectorOutput& b) {
   ASSERT_EQ(a.base_maps.size(), b.base_maps.size());
   EXPECT_TRUE(torch::equal(a.map, b.map));
@@ -132,6 +135,7 @@ TEST(Detector, ImagesAndFeaturesGiveTheSameOutputs) {
   EXPECT_FALSE(fb.global.requires_grad());
   TextFeatures tf = d->encode_text();
   DetectorOutput b = d->forward_features(fb, &batch.targets, &tf);
+  // Exact: the same batch through the same operations (the features are the same tensors).
   EXPECT_TRUE(torch::equal(a.map, b.map));
   EXPECT_TRUE(torch::equal(a.loss.total, b.loss.total));
   EXPECT_TRUE(torch::equal(a.assignment[0], b.assignment[0]));

@@ -56,6 +56,22 @@ TEST(NoOpenCv, OtherFormatsAreRefusedWithTheReason) {
   }
 }
 
+TEST(NoOpenCv, EmptyAndNonImageFilesAreNamedAsSuch) {
+  const std::string empty = noocv_dir() + "/empty.png", text = noocv_dir() + "/notes.png";
+  std::ofstream(empty, std::ios::binary).flush();
+  std::ofstream(text, std::ios::binary) << "hello, not an image";
+  for (const auto& [p, want] : {std::pair<std::string, std::string>{empty, "the file is empty (0 bytes)"},
+                                {text, "not a PNG, JPEG, BMP or TIFF file"}}) {
+    try {
+      tc::data::load_rgb(p);
+      ADD_FAILURE() << p << " was accepted";
+    } catch (const tc::Error& e) {
+      EXPECT_EQ(e.kind(), tc::ErrorKind::Input);
+      EXPECT_NE(e.message().find("'" + p + "': " + want), std::string::npos) << e.message();
+    }
+  }
+}
+
 TEST(NoOpenCv, PicturesAreUnsupportedAndRefused) {
   EXPECT_FALSE(tc::eval::pictures_supported());
   const float map[4] = {0.f, 0.5f, 1.f, 0.25f};

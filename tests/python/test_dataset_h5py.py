@@ -90,7 +90,8 @@ def main():
         check(int(attrs["image_size"]) == S and int(attrs["size"]) == 5, f"size attrs {attrs}")
         for k in ("name", "domain", "layout", "source", "mask_rule", "content_hash"):
             check(isinstance(attrs[k], str), f"attribute {k} reads as str in h5py")
-        check(attrs["name"] == "folder" and attrs["mask_rule"] == "> 0", f"name/rule {attrs}")
+        # `prep folder` names the dataset after its root folder (widgets/)
+        check(attrs["name"] == "widgets" and attrs["mask_rule"] == "> 0", f"name/rule {attrs}")
         n = 5
         for name, dtype, shape in (("images", np.uint8, (n, S, S, 3)), ("masks", np.uint8, (n, S, S)),
                                    ("label", np.uint8, (n,)), ("class_id", np.int32, (n,)),

@@ -7,12 +7,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "sweep/report.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
 #include "sweep/sweep_support.h"
+#include "util/check.h"
 #include "util/fs.h"
 
 namespace tc::sweep {
@@ -198,6 +200,35 @@ TEST(SweepReport, RenderingsAndFiles) {
   EXPECT_EQ(std::count(pts.begin(), pts.end(), ','), 4);
 }
 
+// The four files of a fixed sweep, byte for byte (the temporary folder written as @TMP@), so
+// that a rewrite of the report code cannot change what users get unnoticed. After an intended
+// change of the output, regenerate them with
+//   TC_UPDATE_GOLDEN=1 build/tests/test_sweep --gtest_filter=SweepReport.GoldenFiles
+// and review the diff of tests/sweep/fixtures/golden/.
+TEST(SweepReport, GoldenFiles) {
+  Fixture f;
+  fill(f);
+  for (int i : {0, 1, 4})  // two curves on the mvtec chart, one on the visa chart
+    write_text(train_dir(f.out, f.m.points[i].id) + "/log.jsonl", read_text(kFixtures + "/log.jsonl"));
+  for (int i : {0, 2})
+    for (const char* name : {"000.png", "001.png", "002.png"})
+      write_text(eval_dir(f.out, f.m.points[i].id, "visa") + "/pictures/" + name,
+                 read_text(kFixtures + "/heatmap.png"));
+  ReportOptions o;
+  o.max_curve_points = 3;  // the fixture log has 4 steps: subsampled
+  std::string rdir = f.d.path + "/report";
+  write_report(f.out, rdir, o);
+  const bool update = std::getenv("TC_UPDATE_GOLDEN") != nullptr;
+  for (const char* name : {"report.json", "report.md", "report.csv", "index.html"}) {
+    std::string got = read_text(rdir + "/" + name);
+    for (size_t p = got.find(f.d.path); p != std::string::npos; p = got.find(f.d.path, p))
+      got.replace(p, f.d.path.size(), "@TMP@");
+    const std::string golden = kFixtures + "/golden/" + name;
+    if (update) write_text(golden, got);
+    EXPECT_EQ(got, read_text(golden)) << name << " differs from " << golden;
+  }
+}
+
 TEST(SweepReport, FolderWithoutManifest) {
   TempDir d;
   write_text(d.path + "/runA/eval/visa/metrics.json", read_text(kFixtures + "/metrics_visa_ot_seed1.json"));
@@ -208,6 +239,19 @@ TEST(SweepReport, FolderWithoutManifest) {
   const json& ii = table(rep, "industrial_image");
   EXPECT_NEAR(ii["rows"][0]["cells"][0]["image_auroc"]["mean"].get<double>(), 91.0, 1e-9);
   EXPECT_NEAR(ii["rows"][0]["cells"][1]["image_auroc"]["mean"].get<double>(), 50.0, 1e-9);
+}
+
+TEST(SweepReport, RefusesAFolderWithoutMetrics) {
+  TempDir d;
+  std::string rdir = d.path + "/report";
+  try {
+    write_report(d.path, rdir);
+    ADD_FAILURE() << "wrote a report of an empty folder";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Input);
+    EXPECT_NE(e.message().find("no metrics.json under '" + d.path + "'"), std::string::npos) << e.message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(rdir)) << "the refused report left its folder";
 }
 
 TEST(SweepReport, Base64KnownAnswers) {  // RFC 4648 section 10

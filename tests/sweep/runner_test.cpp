@@ -12,6 +12,7 @@
 #include <map>
 
 #include "dist/dist.h"
+#include "sweep/fake_runner.h"
 #include "sweep/runner.h"
 #include "sweep/state.h"
 #include "sweep/sweep.h"
@@ -259,6 +260,40 @@ TEST(SweepRunner, FailedPointIsRecordedAndOthersGoOn) {
   EXPECT_FALSE(file_exists(point_dir(out, bad) + "/failed.json"));
 }
 
+// A training stopped on a signal (train exit 75: a Slurm time limit) leaves its point neither
+// done nor failed, releases the lock and ends the run at once; the next run resumes it.
+TEST(SweepRunner, StoppedTrainingEndsTheRunAndResumesNextTime) {
+  TempDir d;
+  Manifest m = make_sweep(d, 2);
+  std::string out = d.path + "/out";
+  const Point& p0 = m.points[0];
+  RecordingRunner r(d.path + "/calls.log");
+  r.on_train = [&](const TrainJob& j) {
+    write_text(j.run_dir + "/checkpoint.h5", "step 3");  // what the stopped trainer leaves
+    throw StageStopped("'tokenclip train ...' stopped on a signal after writing its checkpoint");
+  };
+  auto comm = dist::make_communicator("single");
+  RunOptions o;
+  o.all = true;
+  o.progress = false;
+  RunSummary s = run_points(m, out, r, *comm, o);
+  EXPECT_THAT(s.stopped, HasSubstr("point 0 " + p0.id + ": 'tokenclip train ...' stopped on a signal"));
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_EQ(s.succeeded, 0);
+  PointStatus st = point_status(out, p0);
+  EXPECT_EQ(st.state, State::Pending);
+  EXPECT_FALSE(st.lock) << "the stopped point kept its lock";
+  EXPECT_FALSE(file_exists(point_dir(out, p0.id) + "/failed.json"));
+  EXPECT_EQ(count_calls(d.path + "/calls.log")["train " + m.points[1].id], 0) << "went on after the stop";
+
+  bool resumed = false;
+  r.on_train = [&](const TrainJob& j) { resumed = resumed || (j.point->id == p0.id && j.resume); };
+  RunSummary again = run_points(m, out, r, *comm, o);
+  EXPECT_TRUE(again.stopped.empty());
+  EXPECT_EQ(again.succeeded, 2);
+  EXPECT_TRUE(resumed) << "the stopped training was not resumed";
+}
+
 TEST(SweepRunner, MissingDataFileFailsThePointNamingIt) {
   TempDir d;
   Manifest m = make_sweep(d, 1);
@@ -281,7 +316,7 @@ TEST(SweepRunner, FakeRunnerWritesTheDocumentedOutputs) {
   TempDir d;
   Manifest m = make_sweep(d, 2, "[fake]\nfail = 1\nsteps = 6\n");
   std::string out = d.path + "/out";
-  auto fake = make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+  auto fake = testing::make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
   auto comm = dist::make_communicator("single");
   RunOptions o;
   o.all = true;
@@ -297,6 +332,26 @@ TEST(SweepRunner, FakeRunnerWritesTheDocumentedOutputs) {
   EXPECT_EQ(j["format"], "tokenclip-metrics");
   EXPECT_EQ(j["classes"].size(), 3u);
   EXPECT_TRUE(file_exists(eval_dir(out, id, "b") + "/pictures/001.png"));
+}
+
+TEST(SweepRunner, StandInsAreRegisteredByTheTestBuildOnly) {
+  // tests/sweep/fake_runner.cpp, linked into this binary, registers "builtin-fake"; the
+  // commands are no point runners of their own (the shipped tokenclip registers none: e2e
+  // fake_runner.sh).
+  TempDir d;
+  Manifest m = make_sweep(d, 1, "[fake]\nsteps = 3\n");
+  const PointRunnerFactory* make = find_point_runner("builtin-fake");
+  ASSERT_NE(make, nullptr);
+  EXPECT_EQ(find_point_runner("train"), nullptr);
+  EXPECT_EQ(find_point_runner("eval"), nullptr);
+  auto runner = (*make)(m);
+  auto comm = dist::make_communicator("single");
+  RunOptions o;
+  o.all = true;
+  o.progress = false;
+  RunSummary s = run_points(m, d.path + "/out", *runner, *comm, o);
+  EXPECT_EQ(s.succeeded, 1);
+  EXPECT_EQ(count_lines(train_dir(d.path + "/out", m.points[0].id) + "/log.jsonl"), 3 + 3);  // [fake] steps = 3
 }
 
 }  // namespace

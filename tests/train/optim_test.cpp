@@ -44,7 +44,8 @@ TEST(Adam, StateRoundTripContinuesIdentically) {
     a.step(p1, g * (i + 1));
     b.step(p2, g * (i + 1));
   }
-  EXPECT_TRUE(torch::equal(p1, p2));  // bit-identical
+  // Bit-identical on purpose: the same elementwise code on the same numbers in one process.
+  EXPECT_TRUE(torch::equal(p1, p2));
 }
 
 TEST(FlatParams, FlattensGradsAndWritesBack) {

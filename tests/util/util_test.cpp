@@ -7,6 +7,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/progress.h"
+#include "util/text.h"
 
 TEST(Sha256, KnownVectors) {
   // FIPS 180-4 examples.
@@ -57,6 +58,15 @@ TEST(AtomicPath, UncommittedWriteLeavesTheOldFile) {
     EXPECT_EQ(e.path().string().find("atomic.txt.tmp"), std::string::npos) << e.path();
   tc::write_file_atomic(p, "second");
   EXPECT_EQ(tc::read_file(p), "second");
+}
+
+TEST(Text, ClosestIsReasonable) {
+  std::vector<std::string> keys = {"method.subspaces", "method.topk", "train.lr"};
+  EXPECT_EQ(tc::closest("method.subspace", keys), "method.subspaces");
+  EXPECT_EQ(tc::closest("method.topK", keys), "method.topk");
+  EXPECT_EQ(tc::closest("subspace", keys), "method.subspaces");  // the name alone, one edit more
+  EXPECT_EQ(tc::closest("completely.different", keys), "");
+  EXPECT_EQ(tc::closest("mvtex", {"mvtec", "visa"}), "mvtec");  // dataset layouts use it too
 }
 
 TEST(Progress, DurationFormat) {

@@ -1,6 +1,7 @@
 // A model-free stand-in for `train`/`eval`, for testing the harness (runner, locks, Slurm
 // scripts, reports) where training for real would take too long. Its numbers are
 // pseudo-random but deterministic per (point, dataset, class); they mean nothing.
+#include "sweep/fake_runner.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,7 +17,7 @@
 #include "util/hash.h"
 #include "util/rng.h"
 
-namespace tc::sweep {
+namespace tc::sweep::testing {
 namespace detail_fake {
 
 uint64_t seed_of(const std::string& s) {
@@ -141,4 +142,10 @@ std::unique_ptr<PointRunner> make_fake_runner(const std::map<std::string, std::s
   return std::make_unique<detail_fake::FakeRunner>(options);
 }
 
-}  // namespace tc::sweep
+namespace {
+const bool kRegistered = register_point_runner("builtin-fake", [](const Manifest& m) {
+  return make_fake_runner(m.json.value("fake", std::map<std::string, std::string>{}));
+});
+}  // namespace
+
+}  // namespace tc::sweep::testing
