@@ -190,7 +190,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
 
   StopSignals signals;  // SIGTERM/SIGUSR1 from here on: step checkpoint, then return
   Progress progress("train", total_steps, "step", rank == 0);
-  progress.set(state.global_step);
+  progress.resume_at(state.global_step);
   TrainSummary summary;
   auto t_start = Clock::now();
   int64_t images_done = 0;

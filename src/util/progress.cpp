@@ -15,7 +15,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit, bool enab
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 Progress::~Progress() {
-  if (enabled_ && !finished_ && done_ > 0) finish();
+  if (enabled_ && !finished_ && done_ > base_) finish();
 }
 
 void Progress::update(int64_t inc, const std::string& extra) { set(done_ + inc, extra); }
@@ -23,6 +23,11 @@ void Progress::update(int64_t inc, const std::string& extra) { set(done_ + inc, 
 void Progress::set(int64_t done, const std::string& extra) {
   done_ = done;
   draw(false, extra);
+}
+
+void Progress::resume_at(int64_t done) {
+  done_ = base_ = done;
+  start_ = std::chrono::steady_clock::now();
 }
 
 void Progress::finish(const std::string& extra) {
@@ -34,7 +39,7 @@ void Progress::finish(const std::string& extra) {
 
 double Progress::rate() const {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  return s > 0 ? static_cast<double>(done_) / s : 0.0;
+  return s > 0 ? static_cast<double>(done_ - base_) / s : 0.0;
 }
 
 double Progress::seconds_left() const {

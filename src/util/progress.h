@@ -21,9 +21,11 @@ class Progress {
 
   void update(int64_t done_increment = 1, const std::string& extra = {});
   void set(int64_t done, const std::string& extra = {});
+  // A resumed loop starts at `done`: the rate and time left count only what this process does.
+  void resume_at(int64_t done);
   void finish(const std::string& extra = {});
 
-  double rate() const;          // units per second since start
+  double rate() const;          // units per second since start (or since resume_at)
   double seconds_left() const;  // < 0 when unknown
 
   static std::string format_duration(double seconds);  // "1h02m", "3m07s", "12.3s"
@@ -32,7 +34,7 @@ class Progress {
   void draw(bool force, const std::string& extra);
 
   std::string label_, unit_;
-  int64_t total_ = 0, done_ = 0;
+  int64_t total_ = 0, done_ = 0, base_ = 0;
   bool enabled_ = true, tty_ = false, finished_ = false;
   double plain_interval_s_;
   std::chrono::steady_clock::time_point start_, last_draw_;

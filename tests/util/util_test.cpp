@@ -69,6 +69,18 @@ TEST(Text, ClosestIsReasonable) {
   EXPECT_EQ(tc::closest("mvtex", {"mvtec", "visa"}), "mvtec");  // dataset layouts use it too
 }
 
+// A run resumed at step 3000 of 4500 has done nothing yet in this process: no rate, no time
+// left (counting the 3000 earlier steps gave thousands of steps per second and "left 0.2s").
+TEST(Progress, ResumedRateCountsOnlyThisProcess) {
+  tc::Progress resumed("t", 4500, "step", false);
+  resumed.resume_at(3000);
+  EXPECT_EQ(resumed.rate(), 0.0);
+  EXPECT_LT(resumed.seconds_left(), 0.0);  // unknown until a step is done
+  resumed.update(1);
+  EXPECT_GT(resumed.rate(), 0.0);
+  EXPECT_GT(resumed.seconds_left(), 0.0);
+}
+
 TEST(Progress, DurationFormat) {
   EXPECT_EQ(tc::Progress::format_duration(12.34), "12.3s");
   EXPECT_EQ(tc::Progress::format_duration(187), "3m07s");
