@@ -83,6 +83,7 @@ TEST(Handwritten, EmptyPromptListsAreRefused) {
   MethodOptions o = MethodOptions::anomalyclip();
   o.text = "handwritten";
   o.handwritten_normal = {"a photo of a flawless object"};
+  o.handwritten_abnormal.clear();
   try {
     o.validate();
     FAIL() << "an empty abnormal list was accepted";
