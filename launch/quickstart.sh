@@ -22,9 +22,15 @@ have() { "$TC" --help | awk '/^commands:/{f=1;next} f&&NF{print $1}' | grep -qx 
 missing=()
 t0=$(date +%s)
 
-echo "== tokenclip quickstart: backbone = random-initialised 'tiny' CLIP (no pretrained weights"
-echo "   can be downloaded here), so the numbers show that the pipeline runs, not zero-shot skill."
+echo "== tokenclip quickstart: backbones = the demo CLIP (models/demo-clip: the 'tiny' architecture"
+echo "   pretrained here on synthetic image-caption pairs by 'tokenclip pretrain', docs/PRETRAIN.md;"
+echo "   a stand-in for OpenAI's CLIP, which cannot be downloaded here) and the random-initialised"
+echo "   one, each with learned prompts (AnomalyCLIP, TokenCLIP Q = 2, 4) and hand-written prompts."
 "$TC" version
+if [ ! -s models/demo-clip/weights.h5 ] || [ ! -s models/demo-clip/vocab.txt ]; then
+  echo "quickstart: models/demo-clip/weights.h5 or vocab.txt is missing (rebuild: launch/pretrain_demo.sh INSTALL=1)" >&2
+  exit 3
+fi
 
 if have synth; then
   "$TC" synth --preset quickstart --out "$OUT/data"
@@ -42,18 +48,24 @@ if have sweep && have report; then
   # ended this script about one run in eight.)
   PUB=${PUBLISH:-results/quickstart}
   mkdir -p "$PUB/pictures"
+  rm -f "$PUB"/pictures/*.png
   cp "$OUT"/report/report.md "$OUT"/report/report.csv "$OUT"/report/report.json \
      "$OUT"/report/index.html "$PUB"/
-  find "$OUT/sweep" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | sed -n 1,6p | while read -r f; do
+  # pictures of the points on the demo CLIP (two per point)
+  for d in "$OUT"/sweep/points/*/; do
+    grep -q '"demo"' "$d/point.json" 2>/dev/null || continue
+    find "$d" -path '*pictures*' -name '*.png' | grep -v '_good_' | sort | sed -n 1,2p
+  done | sed -n 1,8p | while read -r f; do
     rel=${f#"$OUT/sweep/"}; cp "$f" "$PUB/pictures/${rel//\//_}"
   done
   echo "report: $OUT/report/index.html (published copy: $PUB/)"
 elif have train; then
   mpirun -np "$NP" --bind-to none "$TC" train --config configs/tokenclip.ini \
+    --weights models/demo-clip/weights.h5 --bpe models/demo-clip/vocab.txt \
     --data "$OUT/data/synth-industrial-a.h5" --out "$OUT/run"
   if have eval; then
     for d in synth-industrial-b synth-medical; do
-      mpirun -np "$NP" --bind-to none "$TC" eval --checkpoint "$OUT/run/checkpoint.h5" \
+      mpirun -np "$NP" --bind-to none "$TC" eval --checkpoint "$OUT/run/checkpoint.h5" --bpe models/demo-clip/vocab.txt \
         --data "$OUT/data/$d.h5" --out "$OUT/run/eval/$d" --visualize 4
     done
   else

@@ -3,6 +3,7 @@
 // in-process, so `mpirun -np N tokenclip sweep run ...` trains each point with N ranks.
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "app/command.h"
 #include "config/config.h"
@@ -24,13 +25,14 @@ class CommandPointRunner : public sweep::PointRunner {
  public:
   using Flags = std::vector<std::pair<std::string, std::string>>;
   CommandPointRunner(std::string train_cmd, std::string eval_cmd, std::string manifest, Flags train_flags,
-                     Flags eval_flags)
+                     Flags eval_flags, std::map<std::string, Flags> backbones)
       : train_(std::move(train_cmd)), eval_(std::move(eval_cmd)), manifest_(std::move(manifest)),
-        train_flags_(std::move(train_flags)), eval_flags_(std::move(eval_flags)) {}
+        train_flags_(std::move(train_flags)), eval_flags_(std::move(eval_flags)), backbones_(std::move(backbones)) {}
 
   void train(const sweep::TrainJob& job) override {
     Invocation inv = make(train_, *job.point);
     for (const auto& [k, v] : train_flags_) set_flag(inv, k, v, true);
+    for (const auto& [k, v] : backbone_flags(*job.point)) set_flag(inv, k, v, true);
     set_flag(inv, "data", job.data->path, true);
     if (!job.data->cache.empty()) set_flag(inv, "cache", job.data->cache, true);
     set_flag(inv, "out", job.run_dir, true);
@@ -43,6 +45,7 @@ class CommandPointRunner : public sweep::PointRunner {
   void eval(const sweep::EvalJob& job) override {
     Invocation inv = make(eval_, *job.point);
     for (const auto& [k, v] : eval_flags_) set_flag(inv, k, v, true);
+    for (const auto& [k, v] : backbone_flags(*job.point)) set_flag(inv, k, v, true);
     set_flag(inv, "checkpoint", job.checkpoint, true);
     set_flag(inv, "data", job.data->path, true);
     if (!job.data->cache.empty()) set_flag(inv, "cache", job.data->cache, false);
@@ -80,6 +83,20 @@ class CommandPointRunner : public sweep::PointRunner {
     return inv;
   }
 
+  // The flags of the point's backbone (override `backbone`), none without one.
+  const Flags& backbone_flags(const sweep::Point& p) const {
+    static const Flags none;
+    for (const auto& kv : p.overrides) {
+      if (kv.key != "backbone") continue;
+      auto it = backbones_.find(kv.value);
+      if (it == backbones_.end())
+        TC_FAIL(ErrorKind::Input, "{}: point {} uses backbone '{}', which the manifest does not define", manifest_,
+                p.id, kv.value);
+      return it->second;
+    }
+    return none;
+  }
+
   void set_flag(Invocation& inv, const std::string& key, const std::string& value, bool required) const {
     if (!inv.cfg.has_key(key)) {
       if (required)
@@ -101,6 +118,7 @@ class CommandPointRunner : public sweep::PointRunner {
 
   std::string train_, eval_, manifest_;
   Flags train_flags_, eval_flags_;
+  std::map<std::string, Flags> backbones_;
 };
 
 int run_sweep(Invocation& inv) {
@@ -164,7 +182,8 @@ int run_sweep(Invocation& inv) {
     } else {
       using Flags = CommandPointRunner::Flags;
       runner = std::make_unique<CommandPointRunner>(tc, ec, m.path, m.json.value("train_flags", Flags{}),
-                                                    m.json.value("eval_flags", Flags{}));
+                                                    m.json.value("eval_flags", Flags{}),
+                                                    m.json.value("backbones", std::map<std::string, Flags>{}));
     }
     sweep::RunSummary sum = sweep::run_points(m, out, *runner, *comm, o);
     if (root) {

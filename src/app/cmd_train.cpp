@@ -70,26 +70,6 @@ class DetectorModel final : public train::TrainModel {
   method::Detector det_;
 };
 
-// Images from the dataset file, normalised on the model's device.
-class ImageSource final : public train::BatchSource {
- public:
-  ImageSource(const data::DatasetReader& reader, torch::Device device) : reader_(reader), device_(device) {}
-  train::TrainBatch load(const std::vector<int64_t>& idx) override {
-    data::Batch raw = data::read_batch(reader_, idx, true);
-    train::TrainBatch b;
-    b.size = static_cast<int64_t>(idx.size());
-    b.indices = idx;
-    b.images = data::normalize_clip(raw.images.to(device_));
-    b.masks = raw.masks.to(device_).to(torch::kFloat);
-    b.labels = raw.labels.to(device_);
-    return b;
-  }
-
- private:
-  const data::DatasetReader& reader_;
-  torch::Device device_;
-};
-
 // Frozen-backbone features from a feature cache (masks and labels still come from the data).
 class CacheSource final : public train::BatchSource {
  public:
@@ -231,6 +211,19 @@ int run_train(Invocation& inv) {
   cmeta.dataset_hash = meta.content_hash;
   cmeta.origin = backbone.random ? "train (random-initialised backbone)" : "train";
 
+  if (det->learnable_parameters().empty()) {
+    // method.text = handwritten: nothing to learn; the checkpoint records the prompts (in its
+    // config) and the backbone, so eval/infer run the hand-written detector like any other.
+    if (comm.rank() == 0) {
+      make_dirs(out_dir);
+      cmeta.origin = "hand-written prompts (no training)";
+      method::save_checkpoint(out_dir + "/checkpoint.h5", {}, cmeta);
+      std::printf("hand-written prompts: nothing to train; checkpoint %s/checkpoint.h5\n", out_dir.c_str());
+    }
+    comm.barrier();
+    return 0;
+  }
+
   train::CheckpointIO io;
   io.save = [&](const std::string& path, const train::TrainState& st) {
     method::NamedTensorList learn;
@@ -254,7 +247,7 @@ int run_train(Invocation& inv) {
   o.out_dir = out_dir;
   o.resume = resume;
 
-  ImageSource images(reader, rt.device);
+  DatasetImageSource images(reader, rt.device);
   std::unique_ptr<CacheSource> cached;
   if (cache) cached = std::make_unique<CacheSource>(reader, *cache, rt.device);
   train::BatchSource& source = cached ? static_cast<train::BatchSource&>(*cached) : images;

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "data/batch.h"
 #include "eval/blur.h"
 #include "method/prompt_tokens.h"
 #include "method/scores.h"
@@ -72,7 +73,15 @@ clip::LoadedClip load_backbone(const config::Config& cfg, const std::string& wei
 }
 
 clip::Tokenizer load_tokenizer(const std::string& bpe, const clip::LoadedClip& backbone) {
-  if (!bpe.empty()) return clip::Tokenizer::load(bpe);
+  if (!bpe.empty()) {
+    clip::Tokenizer tok = clip::Tokenizer::load(bpe);
+    // A vocabulary larger than the text tower's embedding table would index past it.
+    TC_CHECK_USAGE(tok.vocab_size() <= backbone.model->config.text.vocab,
+                   "--bpe '{}' has {} tokens but the text tower of {} embeds {}: use the vocabulary the weights "
+                   "were trained with", bpe, tok.vocab_size(),
+                   backbone.path.empty() ? "the random CLIP" : backbone.path, backbone.model->config.text.vocab);
+    return tok;
+  }
   TC_CHECK_USAGE(backbone.random,
                  "--bpe is required with pretrained weights ({}): give CLIP's vocabulary file "
                  "(bpe_simple_vocab_16e6.txt.gz, or a Hugging Face vocab.json next to merges.txt)",
@@ -84,11 +93,21 @@ method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tok
                                const method::MethodOptions& options, uint64_t seed,
                                const torch::Device& device) {
   options.validate(backbone.model->config.text.layers);
-  auto tokens = method::make_prompt_tokens(tokenizer, options.prompt_length,
-                                           backbone.model->config.text.context);
+  auto tokens = method::make_prompt_tokens(tokenizer, options, backbone.model->config.text.context);
   method::Detector det(backbone.model, options, tokens, seed);
   det->to(device);
   return det;
+}
+
+train::TrainBatch DatasetImageSource::load(const std::vector<int64_t>& idx) {
+  data::Batch raw = data::read_batch(reader_, idx, true);
+  train::TrainBatch b;
+  b.size = static_cast<int64_t>(idx.size());
+  b.indices = idx;
+  b.images = data::normalize_clip(raw.images.to(device_));
+  b.masks = raw.masks.to(device_).to(torch::kFloat);
+  b.labels = raw.labels.to(device_);
+  return b;
 }
 
 config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path) {

@@ -9,9 +9,11 @@
 #include "clip/clip.h"
 #include "clip/tokenizer.h"
 #include "config/config.h"
+#include "data/dataset.h"
 #include "dist/dist.h"
 #include "method/checkpoint.h"
 #include "method/detector.h"
+#include "train/trainer.h"
 
 namespace tc::app {
 
@@ -41,6 +43,18 @@ clip::Tokenizer load_tokenizer(const std::string& bpe, const clip::LoadedClip& b
 method::Detector make_detector(const clip::LoadedClip& backbone, const clip::Tokenizer& tokenizer,
                                const method::MethodOptions& options, uint64_t seed,
                                const torch::Device& device);
+
+// Training batches straight from a dataset file: images normalised for CLIP, masks (float
+// 0/1) and labels, on the model's device (`train` without a cache, `pretrain`).
+class DatasetImageSource final : public train::BatchSource {
+ public:
+  DatasetImageSource(const data::DatasetReader& reader, torch::Device device) : reader_(reader), device_(device) {}
+  train::TrainBatch load(const std::vector<int64_t>& indices) override;
+
+ private:
+  const data::DatasetReader& reader_;
+  torch::Device device_;
+};
 
 // The config a checkpoint was made with: its stored [model], [method], [train] and [runtime].
 config::Config checkpoint_config(const method::Checkpoint& ckpt, const std::string& path);

@@ -121,6 +121,10 @@ class TextTransformerImpl : public torch::nn::Module {
                                    const std::vector<torch::Tensor>& deep);
   // Plain CLIP text embedding of token ids (EOT = argmax of ids, as OpenAI does).
   torch::Tensor encode(const torch::Tensor& ids);
+  // The same embedding computed on the first T' = (last EOT + 1) positions only: under the
+  // causal mask later positions cannot reach the EOT token, so the result equals encode() up
+  // to rounding, at a fraction of the cost for short texts (pretraining's captions).
+  torch::Tensor encode_prefix(const torch::Tensor& ids);
 
   ClipConfig config;
   torch::Tensor token_embedding;       // [V,Dt] ("token_embedding.weight")

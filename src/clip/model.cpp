@@ -109,23 +109,27 @@ VisionTransformerImpl::VisionTransformerImpl(const ClipConfig& c) : config(c) {
   set_image_size(c.image_size);
 }
 
+namespace detail_model {
+
+// The stored position embedding [1+g0*g0,W] at a g x g grid: the grid part resized bilinearly
+// (align_corners false, no antialias), the CLS row kept. Differentiable.
+at::Tensor resize_pos_embed(const at::Tensor& pe, int64_t g0, int64_t g) {
+  if (g == g0) return pe;
+  const int64_t W = pe.size(1);
+  auto grid = pe.narrow(0, 1, g0 * g0).reshape({1, g0, g0, W}).permute({0, 3, 1, 2});
+  auto r = at::upsample_bilinear2d(grid, {g, g}, /*align_corners=*/false);
+  return at::cat({pe.narrow(0, 0, 1), r.permute({0, 2, 3, 1}).reshape({g * g, W})}, 0);
+}
+
+}  // namespace detail_model
+
 void VisionTransformerImpl::set_image_size(int S) {
   const int64_t p = config.vision.patch, g0 = config.vision.native_size / p;
   TC_CHECK_USAGE(S >= p && S % p == 0, "image size {}: expected a positive multiple of the patch size {}",
                  S, p);
   config.image_size = S;
-  const int64_t g = S / p, W = config.vision.width;
   at::NoGradGuard ng;
-  at::Tensor pe = positional_embedding.detach();
-  at::Tensor used;
-  if (g == g0) {
-    used = pe.clone();
-  } else {
-    // Grid part [g0*g0,W] -> [1,W,g0,g0] -> bilinear (align_corners false, no antialias) -> back.
-    auto grid = pe.narrow(0, 1, g0 * g0).reshape({1, g0, g0, W}).permute({0, 3, 1, 2});
-    auto r = at::upsample_bilinear2d(grid, {g, g}, /*align_corners=*/false);
-    used = at::cat({pe.narrow(0, 0, 1), r.permute({0, 2, 3, 1}).reshape({g * g, W})}, 0);
-  }
+  at::Tensor used = detail_model::resize_pos_embed(positional_embedding.detach(), g0, S / p).clone();
   pos_embed_used.set_data(used.contiguous());
 }
 
@@ -149,7 +153,13 @@ VisualOutput VisionTransformerImpl::forward(const torch::Tensor& images) {
   auto x = at::conv2d(images.to(conv1_w.scalar_type()), conv1_w, {}, {c.vision.patch, c.vision.patch});
   x = x.flatten(2).transpose(1, 2);  // [B,N,W]
   x = at::cat({class_embedding.view({1, 1, W}).expand({B, 1, W}).to(x.scalar_type()), x}, 1);
-  x = x + pos_embed_used.to(x.scalar_type());
+  // Frozen (the detector, evaluation): the embedding resized once at load. Trained
+  // (pretraining): resized from the live parameter so that its gradient flows.
+  const at::Tensor pe = positional_embedding.requires_grad()
+                            ? detail_model::resize_pos_embed(positional_embedding, c.vision.native_size / c.vision.patch,
+                                                             S / c.vision.patch)
+                            : pos_embed_used;
+  x = x + pe.to(x.scalar_type());
   at::Tensor h = detail_model::layer_norm(x, ln_pre_w, ln_pre_b), z;
 
   auto ln_post_proj = [&](const at::Tensor& t) {
@@ -223,6 +233,18 @@ torch::Tensor TextTransformerImpl::forward_embeddings(const torch::Tensor& x_in,
 torch::Tensor TextTransformerImpl::encode(const torch::Tensor& ids) {
   auto eot = ids.argmax(-1);
   return forward_embeddings(embed_tokens(ids), eot, {});
+}
+
+torch::Tensor TextTransformerImpl::encode_prefix(const torch::Tensor& ids) {
+  const int64_t M = ids.size(0), W = config.text.width;
+  auto eot = ids.argmax(-1);
+  const int64_t T = M > 0 ? eot.max().item<int64_t>() + 1 : 1;
+  auto x = embed_tokens(ids).narrow(1, 0, T) + positional_embedding.narrow(0, 0, T);
+  const auto mask = causal_mask.narrow(0, 0, T).narrow(1, 0, T);
+  for (auto& blk : blocks) x = blk->forward(x, mask);
+  x = detail_model::layer_norm(x, ln_final_w, ln_final_b);
+  auto idx = eot.to(at::kLong).to(x.device()).view({M, 1, 1}).expand({M, 1, W});
+  return at::matmul(x.gather(1, idx).squeeze(1), text_projection);
 }
 
 // ------------------------------------------------------------------------- whole model

@@ -51,6 +51,10 @@ struct H5WeightsInfo {
   std::string source_format, source_fingerprint, source_path;
   bool random = false;
   uint64_t init_seed = 0;
+  // Storage precision: float32, or IEEE half (fp16 = true; read back as float32, for shipping
+  // small files). On reading, true when any tensor is stored in 16 bits.
+  bool fp16 = false;
+  std::string recipe;  // optional free text (how the weights were made); attribute `recipe`
 };
 void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsInfo& info);
 NamedTensors read_weights_h5(const std::string& path, H5WeightsInfo* info);

@@ -15,6 +15,15 @@ namespace detail_wh5 {
 constexpr const char* kFormat = "tokenclip-clip-weights";
 constexpr int kVersion = 1;
 
+// IEEE 754 binary16, little-endian (HDF5 has no predefined half type; h5py builds the same).
+H5::FloatType half_type() {
+  H5::FloatType t(H5::PredType::IEEE_F32LE);
+  t.setFields(15, 10, 5, 0, 10);
+  t.setSize(2);
+  t.setEbias(15);
+  return t;
+}
+
 }  // namespace detail_wh5
 
 void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsInfo& info) {
@@ -33,14 +42,20 @@ void save_weights_h5(const std::string& path, ClipModel& model, const H5WeightsI
     h5::put_attr_str(f, "source_path", info.source_path);
     h5::put_attr_i64(f, "random", info.random ? 1 : 0);
     h5::put_attr_i64(f, "init_seed", static_cast<int64_t>(info.init_seed));
+    if (!info.recipe.empty()) h5::put_attr_str(f, "recipe", info.recipe);
     auto g = f.createGroup("tensors");
+    const H5::FloatType f16 = detail_wh5::half_type();
     for (auto& [name, p] : model->openai_named_parameters()) {
       auto t = p.detach().to(at::kCPU, at::kFloat).contiguous();  // the model may be on a GPU
       std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
       H5::DataSpace sp = dims.empty() ? H5::DataSpace(H5S_SCALAR)
                                       : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
-      auto ds = g.createDataSet(name, H5::PredType::IEEE_F32LE, sp);
-      ds.write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+      if (info.fp16) {
+        auto h = t.to(at::kHalf).contiguous();  // torch rounds to nearest even
+        g.createDataSet(name, f16, sp).write(h.data_ptr(), f16);
+      } else {
+        g.createDataSet(name, H5::PredType::IEEE_F32LE, sp).write(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+      }
     }
     h5::flush_file(f, path);
     f.close();
@@ -73,6 +88,8 @@ NamedTensors read_weights_h5(const std::string& path, H5WeightsInfo* info) {
       info->source_path = h5::attr_str(f, "source_path");
       info->random = h5::attr_i64(f, "random") != 0;
       info->init_seed = static_cast<uint64_t>(h5::attr_i64(f, "init_seed"));
+      info->recipe = h5::has_attr(f, "recipe") ? h5::attr_str(f, "recipe") : "";
+      info->fp16 = false;
     }
     TC_CHECK_INPUT(f.nameExists("tensors"), "{}: group 'tensors' is missing", path);
     auto g = f.openGroup("tensors");
@@ -80,6 +97,10 @@ NamedTensors read_weights_h5(const std::string& path, H5WeightsInfo* info) {
       std::string name = g.getObjnameByIdx(i);
       auto ds = g.openDataSet(name);
       TC_CHECK_INPUT(ds.getTypeClass() == H5T_FLOAT, "{}: tensors/{}: expected float data", path, name);
+      const size_t bytes = ds.getFloatType().getSize();
+      TC_CHECK_INPUT(bytes == 2 || bytes == 4 || bytes == 8, "{}: tensors/{}: {}-byte floats (expected 2, 4 or 8)",
+                     path, name, bytes);
+      if (info && bytes == 2) info->fp16 = true;
       auto sp = ds.getSpace();
       std::vector<hsize_t> dims(static_cast<size_t>(sp.getSimpleExtentNdims()));
       if (!dims.empty()) sp.getSimpleExtentDims(dims.data());

@@ -72,6 +72,21 @@ std::vector<Spec> build() {
   t.push_back(F("method.beta", "0", "map = dyn + beta * base (map_source = dyn)", 0.0));
   t.push_back(F("method.gamma", "0", "image score = (1-gamma) global + gamma max(map)/layers", 0.0, false, 1.0));
   t.push_back(F("method.temperature", "0.07", "softmax temperature tau", 0.0, true));
+  t.push_back(C("method.text", "learned", {"learned", "handwritten"},
+                "text features: learned prompts, or the hand-written prompts below (no prompt learning; "
+                "`train` then only writes the checkpoint)"));
+  {
+    Spec s; s.key = "method.handwritten_normal"; s.type = Type::StringList;
+    s.default_value = "a photo of a flawless object, a photo of a perfect object, a photo of an unblemished object, "
+                      "a photo of a normal object";
+    s.help = "method.text = handwritten: prompts of the normal state (their mean embedding; WinCLIP's states)";
+    t.push_back(s);
+    s.key = "method.handwritten_abnormal";
+    s.default_value = "a photo of a damaged object, a photo of a broken object, a photo of a defective object, "
+                      "a photo of a flawed object";
+    s.help = "method.text = handwritten: prompts of the anomalous state";
+    t.push_back(s);
+  }
 
   // ---- [train]
   t.push_back(I("train.global_batch", "8", "samples per optimiser step, split across ranks", 1));
@@ -83,6 +98,38 @@ std::vector<Spec> build() {
   t.push_back(B("train.shuffle", "true", "shuffle the data every epoch (permutation from seed, epoch)"));
   t.push_back(I("train.save_every_steps", "0", "also checkpoint every N steps (0 = per epoch only)", 0));
   t.push_back(I("train.log_every_steps", "1", "write a JSONL log line every N steps", 1));
+
+  // ---- [pretrain]: contrastive pretraining of a whole CLIP (tokenclip pretrain, docs/PRETRAIN.md)
+  t.push_back(I("pretrain.global_batch", "64", "image-caption pairs per optimiser step, split across ranks", 1));
+  t.push_back(I("pretrain.epochs", "10", "passes over the corpus", 1));
+  t.push_back(F("pretrain.lr", "5e-4", "peak AdamW learning rate", 0.0, true));
+  t.push_back(C("pretrain.schedule", "cosine", {"cosine", "constant"},
+                "learning rate: linear warmup then cosine decay to 0 (CLIP), or constant after warmup"));
+  t.push_back(I("pretrain.warmup_steps", "100", "linear warmup steps", 0));
+  t.push_back(F("pretrain.beta1", "0.9", "AdamW beta1", 0.0, false, 1.0));
+  t.push_back(F("pretrain.beta2", "0.98", "AdamW beta2", 0.0, false, 1.0));
+  t.push_back(F("pretrain.eps", "1e-6", "AdamW epsilon", 0.0, true));
+  t.push_back(F("pretrain.weight_decay", "0.1", "decoupled weight decay of the weight matrices (not biases, norms, logit scale)", 0.0));
+  t.push_back(I("pretrain.seed", "0", "seed of the initial weights and of the data order", 0));
+  t.push_back(C("pretrain.readout", "both", {"embed", "global", "both"},
+                "image feature(s) of the contrastive loss: CLIP's embedding (ln_post), the detector's global feature (no ln_post), or both"));
+  t.push_back(F("pretrain.dense_weight", "1", "weight of the patch-text term (0 = CLIP's loss only)", 0.0));
+  t.push_back(F("pretrain.dense_temperature", "0.07", "temperature of the patch-text and state terms (the detector's tau)", 0.0, true));
+  t.push_back(F("pretrain.dense_cover_full", "0.05",
+                "share of defect pixels from which a patch counts as fully defective in the patch-text term", 0.0, true, 1.0));
+  t.push_back(F("pretrain.state_weight", "1",
+                "weight of the state term: the global feature against the caption's flawless / defect texts (0 = off)", 0.0));
+  {
+    Spec s; s.key = "pretrain.dense_defects"; s.type = Type::StringList;
+    s.default_value = "draem, cutpaste, scar, nsa, scratch, stain";
+    s.help = "defect types whose masks the patch-text term may use (normal images always count); the "
+             "default is the training-style family, so no mask of an evaluation set's defect type is seen";
+    t.push_back(s);
+  }
+  t.push_back(F("pretrain.logit_scale_max", "100", "clamp of the learned logit scale exp(s) (CLIP: 100)", 1.0));
+  t.push_back(C("pretrain.export_precision", "fp32", {"fp32", "fp16"}, "storage of OUT/weights.h5"));
+  t.push_back(I("pretrain.save_every_steps", "0", "also checkpoint every N steps (0 = per epoch only)", 0));
+  t.push_back(I("pretrain.log_every_steps", "1", "write a JSONL log line every N steps", 1));
 
   // ---- [eval]
   t.push_back(C("eval.aupro", "both", {"anomalyclip", "mvtec", "both"}, "AUPRO variant(s) to report"));

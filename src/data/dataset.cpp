@@ -39,22 +39,6 @@ void write_column(hid_t file, const char* name, const std::vector<T>& v, hid_t f
     TC_RUNTIME_ERROR("{}: cannot write dataset '{}'", path, name);
 }
 
-void write_string_column(hid_t file, const char* name, const std::vector<std::string>& v,
-                         const std::string& path) {
-  std::vector<const char*> ptrs;
-  ptrs.reserve(v.size());
-  for (const auto& s : v) ptrs.push_back(s.c_str());
-  h5::Id t = h5::utf8_string_type();
-  hsize_t n = v.size();
-  h5::Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  h5::Id dcpl = untimed_dcpl();
-  h5::Id d(H5Dcreate2(file, name, t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-        H5Dclose);
-  if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
-  if (H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
-    TC_RUNTIME_ERROR("{}: cannot write dataset '{}'", path, name);
-}
-
 // The chunk cache must hold one whole chunk (one image), else every read goes around it.
 h5::Id image_access_plist(size_t chunk_bytes) {
   h5::Id dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
@@ -181,25 +165,6 @@ std::vector<T> read_column(hid_t d, hid_t mem_type, size_t n, const std::string&
   return v;
 }
 
-std::vector<std::string> read_string_column(hid_t d, size_t n, const std::string& path,
-                                            const char* name) {
-  std::vector<char*> ptrs(n, nullptr);
-  h5::Id t = h5::utf8_string_type();
-  if (n && H5Dread(d, t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
-    TC_INPUT_ERROR("{}: cannot read dataset '{}' (corrupt file?)", path, name);
-  std::vector<std::string> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
-  if (n) {
-    h5::Id space(H5Dget_space(d), H5Sclose);
-#if H5_VERSION_GE(1, 12, 0)
-    H5Treclaim(t.get(), space.get(), H5P_DEFAULT, ptrs.data());
-#else
-    H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, ptrs.data());
-#endif
-  }
-  return out;
-}
-
 }  // namespace detail_dataset
 
 namespace dd = detail_dataset;
@@ -310,9 +275,9 @@ DatasetMeta DatasetWriter::finish() {
   dd::write_column(f, "label", m.labels, H5T_STD_U8LE, H5T_NATIVE_UINT8, p);
   dd::write_column(f, "class_id", m.class_ids, H5T_STD_I32LE, H5T_NATIVE_INT32, p);
   dd::write_column(f, "has_mask", m.has_mask, H5T_STD_U8LE, H5T_NATIVE_UINT8, p);
-  dd::write_string_column(f, "class_names", m.meta.class_names, p);
-  dd::write_string_column(f, "defect", m.defects, p);
-  dd::write_string_column(f, "source_path", m.sources, p);
+  h5::write_string_column(f, "class_names", m.meta.class_names, p);
+  h5::write_string_column(f, "defect", m.defects, p);
+  h5::write_string_column(f, "source_path", m.sources, p);
 
   dd::hash_class_names(m.hash, m.meta.class_names);
   m.meta.content_hash = m.hash.hex();
@@ -410,7 +375,7 @@ DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<I
     size_t C = static_cast<size_t>(H5Sget_simple_extent_npoints(sp.get()));
     TC_CHECK_INPUT(C > 0, "{}: dataset 'class_names' is empty (expected at least one class)",
                    path);
-    meta.class_names = dd::read_string_column(d.get(), C, path, "class_names");
+    meta.class_names = h5::read_string_column(d.get(), C, path, "class_names");
     // Two entries of one name would give one class two rows in every per-class result.
     std::map<std::string, size_t> first;
     for (size_t c = 0; c < C; ++c) {
@@ -423,12 +388,12 @@ DatasetReader::DatasetReader(const std::string& path) : impl_(std::make_unique<I
   {
     auto d = dd::open_checked(f, "defect", path, {N}, H5T_STRING, 0, false,
                               "variable-length UTF-8 string");
-    m.defects = dd::read_string_column(d.get(), N, path, "defect");
+    m.defects = h5::read_string_column(d.get(), N, path, "defect");
   }
   {
     auto d = dd::open_checked(f, "source_path", path, {N}, H5T_STRING, 0, false,
                               "variable-length UTF-8 string");
-    m.sources = dd::read_string_column(d.get(), N, path, "source_path");
+    m.sources = h5::read_string_column(d.get(), N, path, "source_path");
   }
   const int64_t C = static_cast<int64_t>(meta.class_names.size());
   for (hsize_t i = 0; i < N; ++i) {

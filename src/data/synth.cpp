@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
-#include <thread>
 
 #include "data/synth.h"
 #include "data/synth_detail.h"
@@ -98,6 +96,7 @@ Generated generate(const DatasetPlan& plan, int64_t item_index) {
   detail::Canvas canvas = detail::render_normal(cat, plan.seed, key, S);
   Generated g;
   g.normal_source = detail::quantize(canvas);
+  g.foreground = canvas.fg;
   Sample& s = g.sample;
   s.class_id = it.class_id;
   s.has_mask = 1;
@@ -155,32 +154,12 @@ std::vector<DatasetMeta> write_benchmark(const Options& o, const std::string& ou
                            p.preset, p.seed, p.size, plan_impl::kGeneratorVersion);
     m.mask_rule = "exact (generated)";
     DatasetWriter w(out_dir + "/" + p.name + ".h5", m);
-    // Samples are pure functions of their index: threads generate a block, the writer appends
-    // it in order, so the file does not depend on the thread count.
-    const int T = std::max(1, o.threads);
-    const int64_t n = int64_t(p.items.size());
-    for (int64_t b0 = 0; b0 < n; b0 += 4 * T) {
-      int64_t b1 = std::min(n, b0 + 4 * T);
-      std::vector<Sample> block(size_t(b1 - b0));
-      std::vector<std::exception_ptr> errs(static_cast<size_t>(T), nullptr);
-      auto work = [&](int t) {
-        try {
-          for (int64_t i = b0 + t; i < b1; i += T) block[size_t(i - b0)] = generate_sample(p, i);
-        } catch (...) {
-          errs[size_t(t)] = std::current_exception();
-        }
-      };
-      std::vector<std::thread> pool;
-      for (int t = 1; t < T; ++t) pool.emplace_back(work, t);
-      work(0);
-      for (auto& th : pool) th.join();
-      for (auto& e : errs)
-        if (e) std::rethrow_exception(e);
-      for (auto& smp : block) {
-        w.append(smp);
-        prog.update(1, p.name);
-      }
-    }
+    detail::generate_in_order(
+        int64_t(p.items.size()), o.threads, [&](int64_t i) { return generate_sample(p, i); },
+        [&](const Sample& smp) {
+          w.append(smp);
+          prog.update(1, p.name);
+        });
     metas.push_back(w.finish());
   }
   prog.finish();

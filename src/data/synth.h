@@ -68,6 +68,7 @@ std::vector<DatasetPlan> plan_benchmark(const Options& o);
 struct Generated {
   Sample sample;
   std::vector<uint8_t> normal_source;  // S*S*3; equals sample.image for normal samples
+  std::vector<uint8_t> foreground;     // S*S: 1 on the object / organ (textures: everywhere)
   int attempts = 1;                    // defect attempts until the mask passed the area rule
 };
 Generated generate(const DatasetPlan& plan, int64_t item_index);

@@ -4,8 +4,11 @@
 // (to_u8), so outputs depend only on IEEE double arithmetic and glibc's libm.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/synth.h"
@@ -145,5 +148,32 @@ struct DefectResult {
 DefectResult apply_defect(const std::string& defect, const Category& cat, uint64_t seed,
                           const std::string& key, const Canvas& normal_canvas,
                           const std::vector<uint8_t>& normal);
+
+// Makes items [0, n) with `threads` threads, in blocks of 4 * threads (item i = make(i)), and
+// hands them to `take` in index order: items are pure functions of their index, so the output
+// never depends on the thread count. The first error of a block is rethrown.
+template <typename Make, typename Take>
+void generate_in_order(int64_t n, int threads, Make make, Take take) {
+  const int T = std::max(1, threads);
+  for (int64_t b0 = 0; b0 < n; b0 += 4 * T) {
+    const int64_t b1 = std::min(n, b0 + 4 * T);
+    std::vector<decltype(make(int64_t{0}))> block(size_t(b1 - b0));
+    std::vector<std::exception_ptr> errs(size_t(T), nullptr);
+    auto work = [&](int t) {
+      try {
+        for (int64_t i = b0 + t; i < b1; i += T) block[size_t(i - b0)] = make(i);
+      } catch (...) {
+        errs[size_t(t)] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < T; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+    for (auto& e : errs)
+      if (e) std::rethrow_exception(e);
+    for (auto& item : block) take(item);
+  }
+}
 
 }  // namespace tc::data::synth::detail

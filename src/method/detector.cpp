@@ -40,6 +40,20 @@ DetectorImpl::DetectorImpl(clip::ClipModel clip_model, const MethodOptions& opti
   ids_ = register_buffer("prompt_ids", torch::tensor(ids, torch::kLong).reshape({2, T}));
   register_module("clip", clip);
 
+  if (opt_.text == "handwritten") {
+    // No prompt learning: the hand-written prompts' ids, encoded by encode_text.
+    TC_CHECK_INPUT(!tokens_.handwritten_normal.empty() && !tokens_.handwritten_abnormal.empty(),
+                   "method.text = handwritten: no hand-written prompt tokens were given");
+    std::vector<int64_t> hw;
+    for (const auto* group : {&tokens_.handwritten_normal, &tokens_.handwritten_abnormal})
+      for (const auto& v : *group) {
+        TC_CHECK_INPUT(int64_t(v.size()) == T, "hand-written prompt: expected {} ids, got {}", T, v.size());
+        hw.insert(hw.end(), v.begin(), v.end());
+      }
+    handwritten_ids_ = register_buffer("handwritten_ids", torch::tensor(hw, torch::kLong).reshape({-1, T}));
+    return;
+  }
+
   // Base (local) learner first: its values depend only on (seed, name) anyway.
   add_learnable("base.ctx_normal", rng_normal({n, Dt}, seed, "base.ctx_normal"));
   add_learnable("base.ctx_abnormal", rng_normal({n, Dt}, seed, "base.ctx_abnormal"));
@@ -88,6 +102,19 @@ PromptSet DetectorImpl::prompt_set(const std::string& learner) const {
 
 TextFeatures DetectorImpl::encode_text() {
   auto& text = *clip->text;
+  if (opt_.text == "handwritten") {
+    // WinCLIP's prompt ensemble: each state = normalize(mean of the normalised embeddings).
+    torch::NoGradGuard ng;
+    const int64_t mn = int64_t(tokens_.handwritten_normal.size());
+    torch::Tensor e = l2_normalize(text.encode(handwritten_ids_));
+    torch::Tensor n = l2_normalize(e.narrow(0, 0, mn).mean(0));
+    torch::Tensor a = l2_normalize(e.narrow(0, mn, e.size(0) - mn).mean(0));
+    TextFeatures tf;
+    tf.base = torch::stack({n, a}, 0);
+    tf.global = tf.base;
+    tf.subspace = tf.base.unsqueeze(0).expand({int64_t(opt_.subspaces), 2, tf.base.size(1)}).contiguous();
+    return tf;
+  }
   torch::Tensor emb;
   {
     torch::NoGradGuard ng;  // frozen token embeddings
@@ -140,7 +167,7 @@ DetectorOutput DetectorImpl::forward_features(const FeatureBatch& fb, const Targ
                    "features: tokens must be [{},{},{}] per layer", fb.global.size(0),
                    1 + cc.num_patches(), cc.embed_dim);
   torch::Tensor log_nu;
-  if (opt_.ot_subspace_marginal == "learned") log_nu = torch::log_softmax(learnable("ot.nu_logits"), 0);
+  if (opt_.ot_subspace_marginal == "learned" && opt_.text != "handwritten") log_nu = torch::log_softmax(learnable("ot.nu_logits"), 0);
   return method_head(fb, text ? *text : encode_text(), opt_, cc.image_size, log_nu, targets);
 }
 

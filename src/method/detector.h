@@ -76,7 +76,9 @@ struct DetectorOutput {
 class DetectorImpl : public torch::nn::Module {
  public:
   // `clip` must be frozen; `tokens` are the two prompts tokenised with the backbone's
-  // tokenizer (make_prompt_tokens); learnable tensors are drawn from `seed`.
+  // tokenizer (make_prompt_tokens); learnable tensors are drawn from `seed`. With
+  // method.text = handwritten nothing is learnable and the text features are the hand-written
+  // prompts' (tokens.handwritten_*).
   DetectorImpl(clip::ClipModel clip, const MethodOptions& options, const PromptTokens& tokens,
                uint64_t seed);
 
@@ -109,6 +111,7 @@ class DetectorImpl : public torch::nn::Module {
   MethodOptions opt_;
   PromptTokens tokens_;
   torch::Tensor ids_;  // [2,77] int64 buffer
+  torch::Tensor handwritten_ids_;  // [Mn+Ma,77] (method.text = handwritten)
   std::vector<std::pair<std::string, torch::Tensor>> learnable_;
 };
 TORCH_MODULE(Detector);

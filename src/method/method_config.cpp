@@ -43,6 +43,9 @@ MethodOptions MethodOptions::from_config(const config::Config& c) {
   o.beta = c.get_float("method.beta");
   o.gamma = c.get_float("method.gamma");
   o.temperature = c.get_float("method.temperature");
+  o.text = c.get_string("method.text");
+  o.handwritten_normal = c.get_string_list("method.handwritten_normal");
+  o.handwritten_abnormal = c.get_string_list("method.handwritten_abnormal");
   // The cross-field rule, with where each value came from (file:line or command line).
   TC_CHECK_USAGE(o.topk <= o.subspaces,
                  "method.topk = {} ({}) exceeds method.subspaces = {} ({}): expected 1 .. Q",
@@ -70,6 +73,11 @@ void MethodOptions::validate(int text_layers) const {
   one_of("ot_subspace_marginal", ot_subspace_marginal, {"uniform", "learned"});
   one_of("ot_cost", ot_cost, {"max", "centre"});
   one_of("map_source", map_source, {"dyn", "base"});
+  one_of("text", text, {"learned", "handwritten"});
+  if (text == "handwritten")
+    TC_CHECK_USAGE(!handwritten_normal.empty() && !handwritten_abnormal.empty(),
+                   "method.text = handwritten needs at least one prompt in method.handwritten_normal ({}) and in "
+                   "method.handwritten_abnormal ({})", handwritten_normal.size(), handwritten_abnormal.size());
   TC_CHECK_USAGE(prompt_length >= 1, "method.prompt_length = {}: expected >= 1", prompt_length);
   TC_CHECK_USAGE(deep_prompt_length >= 1 && deep_prompt_length <= prompt_length,
                  "method.deep_prompt_length = {}: expected 1 .. method.prompt_length ({})",
@@ -100,17 +108,23 @@ bool MethodOptions::is_base_reduction() const {
 
 std::string MethodOptions::to_ini() const {
   auto b = [](bool v) { return v ? "true" : "false"; };
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
   return fmt::format(
       "[method]\nprompt_length = {}\nprompt_depth = {}\ndeep_prompt_length = {}\n"
       "deep_prompt_fp16_round = {}\ndecouple_prompts = {}\nsubspaces = {}\nsubspace_mode = {}\n"
       "subspace_residual = {}\ntopk = {}\nassign = {}\not_eps = {}\not_tol = {}\n"
       "ot_max_iters = {}\not_subspace_marginal = {}\not_backprop = {}\not_cost = {}\n"
       "dyn_loss = {}\nmap_source = {}\nlambda_loc = {}\nlambda_reg = {}\nbeta = {}\ngamma = {}\n"
-      "temperature = {}\n",
+      "temperature = {}\ntext = {}\nhandwritten_normal = {}\nhandwritten_abnormal = {}\n",
       prompt_length, prompt_depth, deep_prompt_length, b(deep_prompt_fp16_round),
       b(decouple_prompts), subspaces, subspace_mode, b(subspace_residual), topk, assign, ot_eps,
       ot_tol, ot_max_iters, ot_subspace_marginal, b(ot_backprop), ot_cost, b(dyn_loss), map_source,
-      lambda_loc, lambda_reg, beta, gamma, temperature);
+      lambda_loc, lambda_reg, beta, gamma, temperature, text, list(handwritten_normal),
+      list(handwritten_abnormal));
 }
 
 }  // namespace tc::method

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tc::config { class Config; }
 
@@ -33,6 +34,16 @@ struct MethodOptions {
   double beta = 0.0;
   double gamma = 0.0;
   double temperature = 0.07;
+  // Where the text features come from: "learned" prompts (the method), or "handwritten"
+  // prompts (WinCLIP-style, no prompt learning: each state is the normalised mean of the
+  // normalised embeddings of its prompts; nothing is learnable, every subspace equals the base
+  // space, so the map is the base map whatever Q is). A baseline for backbones.
+  std::string text = "learned";
+  // Defaults: WinCLIP-style state prompts (the schema's defaults, same words and order).
+  std::vector<std::string> handwritten_normal = {"a photo of a flawless object", "a photo of a perfect object",
+                                                 "a photo of an unblemished object", "a photo of a normal object"};
+  std::vector<std::string> handwritten_abnormal = {"a photo of a damaged object", "a photo of a broken object",
+                                                   "a photo of a defective object", "a photo of a flawed object"};
 
   // The reference base (configs/anomalyclip.ini).
   static MethodOptions anomalyclip();

@@ -17,6 +17,8 @@ namespace tc::method {
 // positions (argmax of the ids, as the reference takes them).
 struct PromptTokens {
   std::vector<int64_t> normal, abnormal;
+  // method.text = handwritten: the token ids of each hand-written prompt (77 each).
+  std::vector<std::vector<int64_t>> handwritten_normal, handwritten_abnormal;
 };
 
 // "X X ... X object." and "X X ... X damaged object." (n X's), as the reference writes them.

@@ -239,6 +239,13 @@ bool is_grid_section(const std::string& section) {
   return section == "grid" || section.rfind("grid.", 0) == 0;
 }
 
+bool is_backbone_section(const std::string& section) {
+  return section.rfind("backbone.", 0) == 0 && section.size() > 9;
+}
+
+// Grid keys that name something of the sweep file rather than a config key.
+bool is_named_key(const std::string& key) { return key == "preset" || key == "backbone"; }
+
 // Pass 1: refuses unknown sections and repeated keys, and reads [sweep] (the root must be
 // known before any path resolves), then the base config files.
 void read_sweep_section(const std::vector<config::IniEntry>& entries, const std::string& name,
@@ -247,11 +254,11 @@ void read_sweep_section(const std::vector<config::IniEntry>& entries, const std:
   std::string base_text, base_where;
   std::set<std::string> seen;
   for (const auto& e : entries) {
-    if (!is_grid_section(e.section) && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
+    if (!is_grid_section(e.section) && !is_backbone_section(e.section) && std::find(sections.begin(), sections.end(), e.section) == sections.end()) {
       std::string near = closest(e.section, sections);
       TC_FAIL(ErrorKind::Usage, "{}: unknown section [{}]{}: expected one of [sweep], [presets], "
               "[grid] or [grid.NAME], [set], [constraints], [protocol], [data], [domains], "
-              "[train_flags], [eval_flags]",
+              "[train_flags], [eval_flags], [backbone.NAME]",
               where_of(e), e.section, near.empty() ? "" : fmt::format(" (did you mean [{}]?)", near));
     }
     std::string dup = e.section + "\n" + e.key;
@@ -306,7 +313,7 @@ void add_grid_key(const config::IniEntry& e, std::vector<GridBlock>& blocks) {
   GridKey g;
   g.key = e.key;
   g.source = where_of(e);
-  if (e.key == "preset") {
+  if (is_named_key(e.key)) {
     g.values = split_alternatives(e.value, ',');
   } else {
     const config::Spec& sp = spec_or_fail(e);
@@ -315,12 +322,26 @@ void add_grid_key(const config::IniEntry& e, std::vector<GridBlock>& blocks) {
   }
   std::set<std::string> uniq;
   for (const auto& v : g.values) {
-    if (v.empty() && e.key == "preset")
-      TC_FAIL(ErrorKind::Usage, "{}: [{}] preset: empty alternative in '{}'", g.source, sec, e.value);
+    if (v.empty() && is_named_key(e.key))
+      TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: empty alternative in '{}'", g.source, sec, e.key, e.value);
     if (!uniq.insert(v).second)
       TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: value '{}' is listed twice", g.source, sec, e.key, v);
   }
   blocks.back().keys.push_back(std::move(g));
+}
+
+// A [backbone.NAME] line: one flag of both commands for the points on that backbone (an empty
+// value declares the backbone and sets nothing: `weights =` names the random one).
+void read_backbone_flag(const config::IniEntry& e, Sweep& s) {
+  static const std::vector<std::string> reserved = {"data", "cache", "out", "checkpoint", "config"};
+  if (std::find(reserved.begin(), reserved.end(), e.key) != reserved.end())
+    TC_FAIL(ErrorKind::Usage, "{}: [{}] {}: this flag is set by the sweep runner itself", where_of(e), e.section,
+            e.key);
+  auto& flags = s.backbones[e.section.substr(9)];
+  if (e.value.empty()) return;
+  // Weight and vocabulary files resolve against the root like data files.
+  flags.emplace_back(e.key, e.key == "weights" || e.key == "bpe" ? resolve(s.root, e.value)
+                                                                 : expand_placeholders(e.value, s.root));
 }
 
 // Pass 2: every section but [sweep], in file order. [presets], [fake] and the flag sections
@@ -337,6 +358,10 @@ Sections read_sections(const std::vector<config::IniEntry>& entries, Sweep& s) {
       s.presets[e.key] = p;
     } else if (is_grid_section(sec)) {
       add_grid_key(e, out.blocks);
+    } else if (sec == "set" && e.key == "backbone") {
+      out.set_values.push_back({e.key, e.value, where_of(e)});
+    } else if (is_backbone_section(sec)) {
+      read_backbone_flag(e, s);
     } else if (sec == "set") {
       const config::Spec& sp = spec_or_fail(e);
       out.set_values.push_back({e.key, config::normalise_value(sp, e.value, where_of(e)), where_of(e)});
@@ -429,16 +454,21 @@ void read_protocol(const std::vector<config::IniEntry>& protocol, const std::str
     TC_FAIL(ErrorKind::Usage, "{}: no [protocol] section: expected lines 'TRAIN = EVAL1, EVAL2, ...'", name);
 }
 
-void check_presets(const GridBlock& b, const std::map<std::string, std::string>& presets) {
+// Every preset and backbone a grid block names is defined in the sweep file.
+void check_names(const GridBlock& b, const Sweep& s) {
   for (const auto& g : b.keys) {
-    if (g.key != "preset") continue;
+    if (!is_named_key(g.key)) continue;
+    std::vector<std::string> names;
+    if (g.key == "preset") for (const auto& [n, f] : s.presets) names.push_back(n);
+    else for (const auto& [n, f] : s.backbones) names.push_back(n);
     for (const auto& v : g.values)
-      if (!presets.count(v)) {
-        std::vector<std::string> names;
-        for (const auto& [n, f] : presets) names.push_back(n);
+      if (std::find(names.begin(), names.end(), v) == names.end()) {
         std::string near = closest(v, names);
-        TC_FAIL(ErrorKind::Usage, "{}: preset '{}' is not defined in [presets]{}", g.source, v,
-                near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
+        std::string hint = near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near);
+        if (g.key == "preset")
+          TC_FAIL(ErrorKind::Usage, "{}: preset '{}' is not defined in [presets]{}", g.source, v, hint);
+        TC_FAIL(ErrorKind::Usage, "{}: backbone '{}' is not defined by a [backbone.{}] section{}", g.source, v, v,
+                hint);
       }
   }
 }
@@ -446,11 +476,15 @@ void check_presets(const GridBlock& b, const std::map<std::string, std::string>&
 // Grid expansion: each block is a product (first key outermost, last key fastest); the
 // combinations are the union over blocks. [set] values apply where the grid does not set the key.
 std::vector<Combo> expand_grid(std::vector<GridBlock> blocks, const std::vector<KeyValue>& set_values,
-                               const std::map<std::string, std::string>& presets) {
+                               const Sweep& s) {
+  for (const auto& sv : set_values)
+    if (sv.key == "backbone" && !s.backbones.count(sv.value))
+      TC_FAIL(ErrorKind::Usage, "{}: [set] backbone '{}' is not defined by a [backbone.{}] section", sv.source,
+              sv.value, sv.value);
   if (blocks.empty()) blocks.push_back({"", {}});
   std::vector<Combo> combos;
   for (const auto& b : blocks) {
-    check_presets(b, presets);
+    check_names(b, s);
     std::vector<size_t> idx(b.keys.size(), 0);
     while (true) {
       Combo c;
@@ -491,7 +525,8 @@ std::vector<Combo> apply_constraints(std::vector<Combo> combos, const std::vecto
     config::Config cfg = config::Config::for_sections(config::schema_sections());
     for (const auto& f : s.base) cfg.load_ini(f);
     if (!c.preset.empty()) cfg.load_ini(s.presets.at(c.preset));
-    for (const auto& kv : c.overrides) cfg.set(kv.key, kv.value, kv.source);
+    for (const auto& kv : c.overrides)
+      if (kv.key != "backbone") cfg.set(kv.key, kv.value, kv.source);  // a sweep name, not a config key
     const Constraint* broken = nullptr;
     for (const auto& con : constraints)
       if (!holds(con, cfg)) { broken = &con; break; }
@@ -560,7 +595,7 @@ Sweep load_sweep_text(const std::string& text, const std::string& name, const st
   const Sections sections = read_sections(entries, s);
   read_data(sections.data, sections.domains, name, s);
   read_protocol(sections.protocol, name, s);
-  std::vector<Combo> combos = expand_grid(sections.blocks, sections.set_values, s.presets);
+  std::vector<Combo> combos = expand_grid(sections.blocks, sections.set_values, s);
   make_points(apply_constraints(std::move(combos), sections.constraints, name, s), s);
   return s;
 }

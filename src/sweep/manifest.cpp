@@ -96,6 +96,7 @@ nlohmann::json manifest_json(const Sweep& s) {
           {"fake", s.fake},
           {"train_flags", s.train_flags},
           {"eval_flags", s.eval_flags},
+          {"backbones", s.backbones},
           {"dropped", s.dropped},
           {"points", points}};
 }

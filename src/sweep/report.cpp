@@ -152,6 +152,13 @@ std::string cell_text(const json& row_cells, const json& best, size_t col,
   return out;
 }
 
+// "--weights W --bpe V" of a backbone's flags; none: a random-initialised backbone.
+std::string backbone_text(const json& flags) {
+  std::string t;
+  for (const auto& f : flags) t += (t.empty() ? "--" : " --") + f[0].get<std::string>() + " " + f[1].get<std::string>();
+  return t.empty() ? "(no weights: the random-initialised CLIP of model.preset, seed model.init_seed)" : t;
+}
+
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -243,6 +250,7 @@ struct Inputs {
   std::vector<std::pair<std::string, std::string>> rows;  // (dataset, train)
   json points = json::array();
   json missing = json::array();
+  json backbones = json::object();  // name -> [[flag, value], ...] (sweeps with [backbone.NAME])
   std::string sweep_name;
   int metrics_found = 0;
 
@@ -271,6 +279,7 @@ struct Inputs {
 void collect_manifest(const std::string& sweep_dir, Inputs& in) {
   Manifest m = read_manifest(sweep_dir);
   in.sweep_name = m.name;
+  in.backbones = m.json.value("backbones", json::object());
   for (const auto& [n, d] : m.data) in.domain[n] = d.domain;
   for (const auto& p : m.points) {
     in.add_method(p.method);
@@ -516,7 +525,7 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
   int cells_missing = 0;
   json tables = cross_dataset_tables(in, opts.aupro, &cells_missing);
   json per_class = per_class_tables(in, opts.aupro);
-  return {{"format", "tokenclip-report"},
+  json rep = {{"format", "tokenclip-report"},
           {"version", 1},
           {"sweep", in.sweep_name},
           {"sweep_dir", fs::absolute(sweep_dir).lexically_normal().string()},
@@ -528,6 +537,8 @@ nlohmann::json build_report(const std::string& sweep_dir, const ReportOptions& o
           {"per_class", per_class},
           {"points", in.points},
           {"missing", in.missing}};
+  if (!in.backbones.empty()) rep["backbones"] = in.backbones;  // only sweeps that name backbones
+  return rep;
 }
 
 std::string render_markdown(const nlohmann::json& rep) {
@@ -557,6 +568,11 @@ std::string render_markdown(const nlohmann::json& rep) {
     s += line(t["mean_row"], true);
     return s;
   };
+  if (rep.contains("backbones")) {
+    md += "\n## Backbones\n\n| backbone | flags of train and eval |\n|---|---|\n";
+    for (auto it = rep["backbones"].begin(); it != rep["backbones"].end(); ++it)
+      md += fmt::format("| {} | {} |\n", it.key(), backbone_text(it.value()));
+  }
   md += "\n## Cross-dataset tables\n";
   for (const auto& t : rep["tables"]) md += table(t, 3);
   md += "\n## Per-class tables\n";
@@ -794,6 +810,13 @@ std::string render_html(const nlohmann::json& rep, const std::string& sweep_dir,
   for (const auto& t : rep["tables"]) h += html_table(t);
   h += html_training_curves(rep, sweep_dir, opts);
   h += html_thumbnails(rep, sweep_dir, opts);
+  if (rep.contains("backbones")) {
+    h += "<h2>Backbones</h2>\n<table><tr><th>backbone</th><th>flags of train and eval</th></tr>\n";
+    for (auto it = rep["backbones"].begin(); it != rep["backbones"].end(); ++it)
+      h += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(it.key()),
+                       html_escape(backbone_text(it.value())));
+    h += "</table>\n";
+  }
   h += "<h2>Per-class tables</h2>\n";
   for (const auto& t : rep["per_class"]) h += html_table(t);
   h += html_points_table(rep);

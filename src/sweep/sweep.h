@@ -58,6 +58,10 @@ struct Sweep {
   std::map<std::string, std::string> fake;  // [fake] section: options of the test stand-in
   // Extra flags of the train / eval commands ([train_flags], [eval_flags]), e.g. weights.
   std::vector<std::pair<std::string, std::string>> train_flags, eval_flags;
+  // Named backbones ([backbone.NAME] sections): flags of both commands (weights, bpe; an empty
+  // value sets nothing, so `weights =` names the random backbone). The grid or [set] key
+  // `backbone` picks one per point; it is part of the point's overrides (and id, and label).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> backbones;
   std::vector<std::string> dropped;  // grid combinations refused by [constraints], described
   std::vector<Point> points;
 };

@@ -79,6 +79,12 @@ std::string FlatParams::signature() const {
   return s;
 }
 
+at::Tensor FlatParams::decay_mask() const {
+  std::vector<at::Tensor> parts;
+  for (const auto& p : params_) parts.push_back(at::full({p.tensor.numel()}, p.weight_decay ? 1.0 : 0.0, at::kFloat));
+  return parts.empty() ? at::zeros({0}) : at::cat(parts).contiguous();
+}
+
 void allreduce_weighted_mean(dist::Communicator& comm, at::Tensor& flat, int64_t local_count,
                              int64_t global_count) {
   TC_CHECK(flat.is_contiguous() && flat.scalar_type() == at::kFloat, "gradient buffer layout");
@@ -111,8 +117,19 @@ void Adam::step(at::Tensor& params, const at::Tensor& grad_in) {
     m_ = m_.to(params.device());
     v_ = v_.to(params.device());
   }
+  if (decay_mask_.defined() && decay_mask_.device() != params.device()) decay_mask_ = decay_mask_.to(params.device());
   at::Tensor grad = grad_in;
-  if (opt_.weight_decay != 0) grad = grad.add(params, opt_.weight_decay);
+  if (opt_.weight_decay != 0 && opt_.decoupled) {
+    // AdamW: params *= 1 - lr * wd (as torch.optim.AdamW rounds it: one float factor).
+    const double f = 1.0 - opt_.lr * opt_.weight_decay;
+    if (decay_mask_.defined())
+      params.mul_(at::where(decay_mask_ > 0, at::scalar_tensor(f, params.options()),
+                            at::scalar_tensor(1.0, params.options())));
+    else
+      params.mul_(f);
+  } else if (opt_.weight_decay != 0) {
+    grad = grad.add(decay_mask_.defined() ? params * decay_mask_ : params, opt_.weight_decay);
+  }
   ++step_;
   // Same operation order as torch.optim.Adam (single-tensor path) so results agree to rounding.
   m_.mul_(opt_.beta1).add_(grad, 1.0 - opt_.beta1);
@@ -122,6 +139,11 @@ void Adam::step(at::Tensor& params, const at::Tensor& grad_in) {
   double step_size = opt_.lr / bc1;
   at::Tensor denom = (v_.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
   params.addcdiv_(m_, denom, -step_size);
+}
+
+void Adam::set_weight_decay_mask(const at::Tensor& mask) {
+  TC_CHECK_EQ(mask.numel(), m_.numel(), "weight decay mask size");
+  decay_mask_ = mask.reshape({-1}).to(at::kFloat).contiguous();
 }
 
 void Adam::load_state(const at::Tensor& m, const at::Tensor& v, int64_t step) {

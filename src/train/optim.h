@@ -18,6 +18,7 @@ namespace tc::train {
 struct NamedTensor {
   std::string name;
   at::Tensor tensor;
+  bool weight_decay = true;  // whether Adam's weight decay (when set) applies to it
 };
 
 // Views a list of parameters as one flat vector (copying in and out; the parameters keep
@@ -34,6 +35,8 @@ class FlatParams {
   at::Tensor grads() const;
   // "name:dims;name:dims;..." for the start-up agreement between ranks.
   std::string signature() const;
+  // [numel] float: 1 where the parameter takes weight decay, 0 elsewhere.
+  at::Tensor decay_mask() const;
 
  private:
   std::vector<NamedTensor> params_;
@@ -54,13 +57,21 @@ void broadcast_flat(dist::Communicator& comm, at::Tensor& flat, int root);
 
 struct AdamOptions {
   double lr = 1e-3, beta1 = 0.5, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  // false: L2 added to the gradient (torch.optim.Adam); true: decoupled decay applied to the
+  // parameters before the update, params *= 1 - lr * weight_decay (torch.optim.AdamW).
+  bool decoupled = false;
 };
 
 class Adam {
  public:
   Adam(int64_t numel, AdamOptions opt);
-  // params <- params - lr * mhat / (sqrt(vhat) + eps), as torch.optim.Adam computes it.
+  // params <- params - lr * mhat / (sqrt(vhat) + eps), as torch.optim.Adam (or AdamW when
+  // `decoupled`) computes it.
   void step(at::Tensor& params, const at::Tensor& grad);
+  // Weight decay only where `mask` [numel] is 1 (biases, norms... take none); default: all.
+  void set_weight_decay_mask(const at::Tensor& mask);
+  // The learning rate of the next steps (a schedule sets it before each step).
+  void set_lr(double lr) { opt_.lr = lr; }
   int64_t steps() const { return step_; }
   const at::Tensor& exp_avg() const { return m_; }
   const at::Tensor& exp_avg_sq() const { return v_; }
@@ -69,7 +80,7 @@ class Adam {
 
  private:
   AdamOptions opt_;
-  at::Tensor m_, v_;
+  at::Tensor m_, v_, decay_mask_;
   int64_t step_ = 0;
 };
 

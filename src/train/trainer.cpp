@@ -130,6 +130,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
 
   FlatParams flat(model.learnable());
   Adam adam(flat.numel(), opt.adam);
+  if (opt.adam.weight_decay != 0) adam.set_weight_decay_mask(flat.decay_mask());
 
   // Initial state: rank 0's values everywhere (or the checkpoint's, identical on all ranks).
   TrainState state;
@@ -247,6 +248,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
                      state.global_step + 1, epoch + 1, s + 1, terms);
       }
       at::Tensor values = flat.values();
+      if (opt.lr_schedule) adam.set_lr(opt.lr_schedule(state.global_step));
       adam.step(values, grad);
       flat.set_values(values);
       model.after_update();
@@ -268,6 +270,7 @@ TrainSummary run_training(TrainModel& model, BatchSource& source, int64_t datase
         j["global_step"] = state.global_step;
         j["batch"] = st.global_batch;
         for (const auto& [k, v] : global) j[k] = v;
+        if (opt.lr_schedule) j["lr"] = adam.options().lr;
         j["step_s"] = step_s;
         j["images_per_s"] = step_s > 0 ? static_cast<double>(st.global_batch) / step_s : 0.0;
         append_line(log_file, log_path, j);

@@ -76,6 +76,9 @@ struct TrainOptions {
   int64_t max_steps = 0;         // 0: no cap (stop after this many optimiser steps in total)
   std::string out_dir;
   bool resume = false;
+  // Learning rate of optimiser step `step` (0-based, counted over the whole run); empty: the
+  // constant adam.lr. A pure function of the step, so a resumed run follows the same schedule.
+  std::function<double(int64_t step)> lr_schedule;
 };
 
 // Everything a checkpoint holds besides the model's own tensors.

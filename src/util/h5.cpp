@@ -242,6 +242,40 @@ double attr_f64(Loc loc, const char* name) {
                                         H5T_NATIVE_DOUBLE);
 }
 
+void write_string_column(hid_t loc, const char* name, const std::vector<std::string>& v,
+                         const std::string& path) {
+  std::vector<const char*> ptrs;
+  ptrs.reserve(v.size());
+  for (const auto& s : v) ptrs.push_back(s.c_str());
+  Id t = utf8_string_type();
+  hsize_t n = v.size();
+  Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(dcpl.get(), false);
+  Id d(H5Dcreate2(loc, name, t.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
+  if (!d.valid()) TC_RUNTIME_ERROR("{}: cannot create dataset '{}'", path, name);
+  if (H5Dwrite(d.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+    TC_RUNTIME_ERROR("{}: cannot write dataset '{}'", path, name);
+}
+
+std::vector<std::string> read_string_column(hid_t d, size_t n, const std::string& path, const char* name) {
+  std::vector<char*> ptrs(n, nullptr);
+  Id t = utf8_string_type();
+  if (n && H5Dread(d, t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+    TC_INPUT_ERROR("{}: cannot read dataset '{}' (corrupt file?)", path, name);
+  std::vector<std::string> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
+  if (n) {
+    Id space(H5Dget_space(d), H5Sclose);
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(t.get(), space.get(), H5P_DEFAULT, ptrs.data());
+#else
+    H5Dvlen_reclaim(t.get(), space.get(), H5P_DEFAULT, ptrs.data());
+#endif
+  }
+  return out;
+}
+
 void check_hdf5_file(const std::string& path, const std::string& what, const std::string& expected) {
   std::error_code ec;
   TC_CHECK_INPUT(std::filesystem::exists(path, ec), "{} '{}' does not exist", what, path);

@@ -113,6 +113,14 @@ std::string attr_str(Loc loc, const char* name);
 int64_t attr_i64(Loc loc, const char* name);
 double attr_f64(Loc loc, const char* name);
 
+// 1-D datasets of variable-length UTF-8 strings (a column of N texts), written without object
+// timestamps (the same content gives byte-identical files). `path` names the file in errors.
+void write_string_column(hid_t loc, const char* name, const std::vector<std::string>& values,
+                         const std::string& path);
+// Reads all `n` strings of the open dataset `d` (an input error naming the file and the
+// column when the read fails).
+std::vector<std::string> read_string_column(hid_t d, size_t n, const std::string& path, const char* name);
+
 // Before opening `path` for reading: input errors when it does not exist
 // ("<what> '<path>' does not exist"), is not a regular file, or is not HDF5
 // ("'<path>' is not an HDF5 file (expected <expected>)").
